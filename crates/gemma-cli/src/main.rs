@@ -1,0 +1,2 @@
+//! The `gemma` command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The library API: load a model, tokenize, evaluate tokens, generate with a streaming callback.

@@ -1,0 +1,1 @@
+//! GGUF reading: header, metadata, tensor infos and memory-mapped tensor data.

@@ -1,0 +1,1 @@
+//! Gemma model configuration, weights binding, KV cache and the forward pass.

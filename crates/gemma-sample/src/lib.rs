@@ -1,0 +1,1 @@
+//! Seeded token sampling: greedy, temperature, top-k, top-p and min-p.

@@ -1,0 +1,1 @@
+//! SentencePiece-style tokenizer built from GGUF vocabularies, with a streaming UTF-8-safe detokenizer.
