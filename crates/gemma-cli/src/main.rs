@@ -1,2 +1,147 @@
-//! The `gemma` command line.
-fn main() {}
+//! The `gemma` command line: thin over the `gemma-engine` library.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use gemma_engine::LoadedModel;
+
+mod info;
+mod logits;
+mod run;
+
+/// Run Gemma models on the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "gemma", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate text from a prompt (argument or stdin); only the generated text goes to stdout.
+    Run(run::RunArgs),
+    /// Print the token ids of a text (argument or stdin).
+    Tokenize(TokenizeArgs),
+    /// Print the model's final logits at the last position of a prompt.
+    Logits(logits::LogitsArgs),
+    /// Print a model's metadata, tensors and resolved configuration.
+    Info(info::InfoArgs),
+    /// Download the default model (Gemma 3 270M, Q4_K_M) into $GEMMA_HOME.
+    Pull(PullArgs),
+}
+
+/// Which model to use.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A GGUF file; the default model (pulled on first use) when absent.
+    #[arg(long, short = 'm', value_name = "PATH")]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// The model file: the one given, or the default one (fetched if needed).
+    pub fn path(&self) -> Result<PathBuf> {
+        match &self.model {
+            Some(p) => {
+                if !p.exists() {
+                    bail!("model file {} does not exist", p.display());
+                }
+                Ok(p.clone())
+            }
+            None => gemma_hub::ensure_default_model(true).context("cannot get the default model"),
+        }
+    }
+
+    /// Load the model, with a note on stderr.
+    pub fn load(&self) -> Result<Arc<LoadedModel>> {
+        let path = self.path()?;
+        let m = LoadedModel::load(&path)?;
+        Ok(m)
+    }
+}
+
+#[derive(Args, Debug)]
+struct TokenizeArgs {
+    /// The text; read from stdin when absent.
+    text: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print a JSON array of ids.
+    #[arg(long)]
+    json: bool,
+    /// Do not add BOS even when the model asks for it.
+    #[arg(long)]
+    no_bos: bool,
+}
+
+#[derive(Args, Debug)]
+struct PullArgs {
+    /// Print the model's path on stdout (after pulling it if needed).
+    #[arg(long)]
+    print_path: bool,
+    /// Download and verify again even if the model is present.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The text given as an argument, or all of stdin.
+pub fn text_or_stdin(text: Option<String>) -> Result<String> {
+    match text {
+        Some(t) => Ok(t),
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the text from stdin (it must be UTF-8)")?;
+            Ok(s)
+        }
+    }
+}
+
+fn tokenize(a: TokenizeArgs) -> Result<()> {
+    let text = text_or_stdin(a.text)?;
+    let m = a.model.load()?;
+    let ids = m.tokenize(&text, !a.no_bos);
+    if a.json {
+        println!("{}", serde_json::to_string(&ids)?);
+    } else {
+        for id in ids {
+            let piece = m.tokenizer.token_str(id).unwrap_or("");
+            println!("{id:>6} -> {piece:?}");
+        }
+    }
+    Ok(())
+}
+
+fn pull(a: PullArgs) -> Result<()> {
+    let path = gemma_hub::pull(true, a.force)?;
+    if a.print_path {
+        println!("{}", path.display());
+    } else {
+        eprintln!("model ready: {}", path.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Tokenize(a) => tokenize(a),
+        Command::Logits(a) => logits::logits(a),
+        Command::Info(a) => info::info(a),
+        Command::Pull(a) => pull(a),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,81 @@
 //! Pure numeric kernels over slices: the tensor type table, dequantization and dot products.
 //!
 //! Every function here is single-threaded and allocation-free; threads live in the model layer.
+//!
+//! Each kernel has a portable scalar reference (`*_scalar`, public so tests can compare);
+//! [`dot_f32`], [`axpy_f32`] and [`dot_row`] dispatch to AVX2+FMA versions on x86-64 CPUs
+//! that have them. The level is chosen once per process ([`kernel_level`]) and can be forced
+//! with the environment variable `GEMMA_KERNELS=scalar|avx2|auto`.
 
 pub mod dtype;
+mod f32ops;
+mod level;
+pub mod quant;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 pub use dtype::DType;
+pub use f32ops::{axpy_f32_scalar, dot_f32_scalar};
+pub use level::{active_level, kernel_level, KernelLevel, KERNELS_ENV};
+pub use quant::{dequantize_row, dot_row_scalar};
+
+/// Dot product of two equal-length slices, with the active kernel level.
+///
+/// # Panics
+///
+/// If `a.len() != b.len()`.
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot_f32: length mismatch");
+    #[cfg(target_arch = "x86_64")]
+    if active_level() == KernelLevel::Avx2Fma {
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+        // lengths were checked above.
+        #[allow(unsafe_code)]
+        return unsafe { x86::dot_f32_unchecked(a, b) };
+    }
+    f32ops::dot_acc(a, b)
+}
+
+/// `y += a * x` over equal-length slices, with the active kernel level.
+///
+/// # Panics
+///
+/// If `x.len() != y.len()`.
+#[inline]
+pub fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "axpy_f32: length mismatch");
+    #[cfg(target_arch = "x86_64")]
+    if active_level() == KernelLevel::Avx2Fma {
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+        // lengths were checked above.
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::axpy_f32_unchecked(a, x, y)
+        };
+        return;
+    }
+    axpy_f32_scalar(a, x, y)
+}
+
+/// Dot product of one stored row (`row.len() == dtype.bytes_for(x.len())`) with `x`,
+/// with the active kernel level.
+///
+/// # Panics
+///
+/// If `x.len()` is not a whole number of blocks or `row` has the wrong length
+/// (callers validate tensor sizes when a model is loaded).
+#[inline]
+pub fn dot_row(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
+    quant::check_len(dtype, row.len(), x.len(), "dot_row");
+    #[cfg(target_arch = "x86_64")]
+    if active_level() == KernelLevel::Avx2Fma {
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+        // lengths were checked above.
+        #[allow(unsafe_code)]
+        if let Some(v) = unsafe { x86::dot_row_unchecked(dtype, row, x) } {
+            return v;
+        }
+    }
+    quant::dot_row_scalar_unchecked(dtype, row, x)
+}

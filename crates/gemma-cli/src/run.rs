@@ -1,0 +1,105 @@
+//! `gemma run`: stream generated text to stdout, statistics to stderr.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use anyhow::Result;
+use clap::Args;
+use gemma_engine::{GenerateOptions, SamplerConfig, StopReason};
+
+use crate::{text_or_stdin, ModelArgs};
+
+/// Arguments of `gemma run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The prompt (put it after `--` when it starts with a dash); read from stdin when absent.
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Most tokens to generate.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 means greedy.
+    #[arg(long, visible_alias = "temp", default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Keep only the K most likely tokens (0 = all).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens below this fraction of the top probability (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Random seed (default: a fresh one, printed on stderr).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads (default: all cores).
+    #[arg(long, short = 't')]
+    pub threads: Option<usize>,
+    /// Context size in tokens (default: the model's, capped at 8192).
+    #[arg(long, short = 'c')]
+    pub ctx: Option<usize>,
+    /// Do not add BOS even when the model asks for it.
+    #[arg(long)]
+    pub no_bos: bool,
+}
+
+/// Run `gemma run`.
+pub fn run(a: RunArgs) -> Result<()> {
+    let prompt = text_or_stdin(a.prompt)?;
+    let seed = a.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let s = t ^ (std::process::id() as u64).rotate_left(32);
+        eprintln!("seed: {s}");
+        s
+    });
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        sampler: SamplerConfig {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            min_p: a.min_p,
+            seed,
+        },
+        stop_at_eog: true,
+    };
+    opts.sampler.validate()?;
+    let m = a.model.load()?;
+    let ids = m.tokenize(&prompt, !a.no_bos);
+    let mut session = m.new_session(a.ctx, a.threads)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut write_err = None;
+    let summary = session.generate(&ids, &opts, |ev| {
+        if let Err(e) = out.write_all(ev.text.as_bytes()).and_then(|_| out.flush()) {
+            write_err = Some(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = write_err {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    let _ = writeln!(out);
+    if summary.stop == StopReason::ContextFull {
+        eprintln!(
+            "\n[stopped: the {}-token context is full; raise --ctx to generate more]",
+            session.ctx()
+        );
+    }
+    eprintln!(
+        "prompt: {} tokens, {:.2} tokens/s | generation: {} tokens, {:.2} tokens/s | threads {}",
+        summary.prompt_tokens,
+        summary.prompt_tps(),
+        summary.tokens.len(),
+        summary.gen_tps(),
+        session.threads()
+    );
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! AVX2+FMA row dot products for the default model's types: F32, Q8_0, Q5_0, Q4_K, Q6_K.
+//!
+//! Each block's quants are widened to f32 lanes in registers and multiplied with `x`
+//! by FMA; block and sub-block scales are applied once per partial sum, as in the
+//! scalar reference (`crate::quant`), whose comments give the block layouts.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::f32s::{dot, hsum, load8};
+use crate::quant::f16_at;
+use crate::quant::k::k4_scales_mins;
+
+/// Loads 16 bytes from the start of `p`.
+///
+/// # Safety
+///
+/// `p.len() >= 16`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load16(p: &[u8]) -> __m128i {
+    debug_assert!(p.len() >= 16);
+    // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment need.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+/// Loads 32 bytes from the start of `p`.
+///
+/// # Safety
+///
+/// `p.len() >= 32`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load32(p: &[u8]) -> __m256i {
+    debug_assert!(p.len() >= 32);
+    // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment need.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+/// `sum(q * x)` lanes for 16 signed bytes `q` and 16 floats at `x`.
+///
+/// # Safety
+///
+/// `x.len() >= 16`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot16_i8(q: __m128i, x: &[f32]) -> __m256 {
+    let f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+    let f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q)));
+    // SAFETY: the caller guarantees 16 floats.
+    let (x0, x1) = unsafe { (load8(x), load8(&x[8..])) };
+    _mm256_fmadd_ps(f1, x1, _mm256_mul_ps(f0, x0))
+}
+
+/// `sum(q * x)` lanes for 32 signed bytes `q` and 32 floats at `x`.
+///
+/// # Safety
+///
+/// `x.len() >= 32`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot32_i8(q: __m256i, x: &[f32]) -> __m256 {
+    // SAFETY: the caller guarantees 32 floats: [0, 16) and [16, 32).
+    unsafe {
+        let a = dot16_i8(_mm256_castsi256_si128(q), x);
+        let b = dot16_i8(_mm256_extracti128_si256::<1>(q), &x[16..]);
+        _mm256_add_ps(a, b)
+    }
+}
+
+/// (`sum(q * x)`, `sum(x)`) lanes for 32 unsigned bytes `q` and 32 floats at `x`.
+///
+/// # Safety
+///
+/// `x.len() >= 32`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_sum32_u8(q: __m256i, x: &[f32]) -> (__m256, __m256) {
+    let lo = _mm256_castsi256_si128(q);
+    let hi = _mm256_extracti128_si256::<1>(q);
+    let f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
+    let f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)));
+    let f2 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
+    let f3 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)));
+    // SAFETY: the caller guarantees 32 floats.
+    let (x0, x1, x2, x3) = unsafe { (load8(x), load8(&x[8..]), load8(&x[16..]), load8(&x[24..])) };
+    let d01 = _mm256_fmadd_ps(f1, x1, _mm256_mul_ps(f0, x0));
+    let d23 = _mm256_fmadd_ps(f3, x3, _mm256_mul_ps(f2, x2));
+    let s = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
+    (_mm256_add_ps(d01, d23), s)
+}
+
+/// F32 row stored as little-endian bytes.
+///
+/// # Safety
+///
+/// `row.len() == 4 * x.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_f32_bytes(row: &[u8], x: &[f32]) -> f32 {
+    let mut buf = [0.0f32; 64];
+    let mut sum = 0.0f32;
+    for (rb, xb) in row.chunks(256).zip(x.chunks(64)) {
+        let n = xb.len();
+        for (o, b) in buf[..n].iter_mut().zip(rb.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        sum += dot(&buf[..n], xb);
+    }
+    sum
+}
+
+/// Q8_0 row (34-byte blocks: `d`, 32 × i8).
+///
+/// # Safety
+///
+/// `row.len() == 34 * x.len() / 32` and `x.len() % 32 == 0`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let d = _mm256_set1_ps(f16_at(b));
+        // SAFETY: the block has 34 bytes, so [2, 34) holds the 32 quants; `xb` has 32 floats.
+        let s = unsafe { dot32_i8(load32(&b[2..]), xb) };
+        acc = _mm256_fmadd_ps(d, s, acc);
+    }
+    hsum(acc)
+}
+
+/// Expands the 32 bits of `bits` to 32 bytes, 0xFF where the bit is set (bit `i` → byte `i`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn bits_to_bytes(bits: u32) -> __m256i {
+    let v = _mm256_set1_epi32(bits as i32);
+    // Byte i takes byte i / 8 of `bits` (shuffles index within each 128-bit lane).
+    let pick = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let spread = _mm256_shuffle_epi8(v, pick);
+    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask)
+}
+
+/// Q5_0 row (22-byte blocks: `d`, `qh` u32, 16 nibble bytes).
+///
+/// # Safety
+///
+/// `row.len() == 22 * x.len() / 32` and `x.len() % 32 == 0`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
+    let m4 = _mm_set1_epi8(0x0F);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let off = _mm256_set1_epi8(16);
+    let mut acc = _mm256_setzero_ps();
+    for (b, xb) in row.chunks_exact(22).zip(x.chunks_exact(32)) {
+        let d = _mm256_set1_ps(f16_at(b));
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        // SAFETY: the block has 22 bytes, so [6, 22) holds the 16 nibble bytes.
+        let qs = unsafe { load16(&b[6..]) };
+        let lo = _mm_and_si128(qs, m4);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), m4);
+        let nib = _mm256_set_m128i(hi, lo);
+        let high = _mm256_and_si256(bits_to_bytes(qh), bit4);
+        let q = _mm256_sub_epi8(_mm256_or_si256(nib, high), off);
+        // SAFETY: `xb` has 32 floats.
+        let s = unsafe { dot32_i8(q, xb) };
+        acc = _mm256_fmadd_ps(d, s, acc);
+    }
+    hsum(acc)
+}
+
+/// Q4_K row (144-byte blocks: `d`, `dmin`, 12 scale bytes, 128 nibble bytes).
+///
+/// # Safety
+///
+/// `row.len() == 144 * x.len() / 256` and `x.len() % 256 == 0`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_min = _mm256_setzero_ps();
+    for (b, xb) in row.chunks_exact(144).zip(x.chunks_exact(256)) {
+        let (d, dmin) = (f16_at(b), f16_at(&b[2..]));
+        let (sc, mn) = k4_scales_mins(&b[4..16]);
+        let qs = &b[16..144];
+        for j in 0..4 {
+            // SAFETY: `qs` has 128 bytes, so [32j, 32j + 32) is in bounds for j < 4.
+            let v = unsafe { load32(&qs[32 * j..]) };
+            let lo = _mm256_and_si256(v, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+            // SAFETY: `xb` has 256 floats, so [64j, 64j + 64) is in bounds for j < 4.
+            let ((dl, sl), (dh, sh)) = unsafe {
+                (
+                    dot_sum32_u8(lo, &xb[64 * j..]),
+                    dot_sum32_u8(hi, &xb[64 * j + 32..]),
+                )
+            };
+            let (i, k) = (2 * j, 2 * j + 1);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[i] as f32), dl, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[k] as f32), dh, acc);
+            acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin * mn[i] as f32), sl, acc_min);
+            acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin * mn[k] as f32), sh, acc_min);
+        }
+    }
+    hsum(acc) - hsum(acc_min)
+}
+
+/// Q6_K row (210-byte blocks: 128 low-nibble bytes, 64 high-bit bytes, 16 i8 scales, `d`).
+///
+/// # Safety
+///
+/// `row.len() == 210 * x.len() / 256` and `x.len() % 256 == 0`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_q6_k(row: &[u8], x: &[f32]) -> f32 {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m3 = _mm256_set1_epi8(0x03);
+    let off = _mm256_set1_epi8(32);
+    let mut acc = [_mm256_setzero_ps(); 2];
+    for (b, xb) in row.chunks_exact(210).zip(x.chunks_exact(256)) {
+        let d = f16_at(&b[208..]);
+        let scales = &b[192..208];
+        for h in 0..2 {
+            // SAFETY: the block has 210 bytes: ql [64h, 64h + 64) and qh [128 + 32h,
+            // 160 + 32h) are in bounds for h < 2.
+            let (ql0, ql1, qh) = unsafe {
+                (
+                    load32(&b[64 * h..]),
+                    load32(&b[64 * h + 32..]),
+                    load32(&b[128 + 32 * h..]),
+                )
+            };
+            // Two-bit fields are masked before shifting, so no bits cross byte lanes.
+            let hb = |shift: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(shift, m3));
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), hb(qh)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), hb(_mm256_srli_epi16::<2>(qh))),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    hb(_mm256_srli_epi16::<4>(qh)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    hb(_mm256_srli_epi16::<6>(qh)),
+                ),
+            ];
+            for (s, qv) in q.into_iter().enumerate() {
+                let qv = _mm256_sub_epi8(qv, off);
+                let g = 8 * h + 2 * s;
+                let xs = &xb[128 * h + 32 * s..];
+                // SAFETY: `xs` starts at most 224 into the 256 floats of `xb`, leaving 32.
+                let (lo, hi) = unsafe {
+                    (
+                        dot16_i8(_mm256_castsi256_si128(qv), xs),
+                        dot16_i8(_mm256_extracti128_si256::<1>(qv), &xs[16..]),
+                    )
+                };
+                let (sa, sb) = (scales[g] as i8 as f32, scales[g + 1] as i8 as f32);
+                acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(d * sa), lo, acc[0]);
+                acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(d * sb), hi, acc[1]);
+            }
+        }
+    }
+    hsum(_mm256_add_ps(acc[0], acc[1]))
+}

@@ -1,0 +1,259 @@
+//! `ModelConfig`: every difference between Gemma generations, resolved once into plain numbers.
+//!
+//! Field names follow Hugging Face's `config.json`. The forward pass reads only the resolved
+//! per-layer values ([`LayerConfig`]) and never asks which generation it runs.
+
+use gemma_formats::names::{arch, arch_key, general, tensor};
+use gemma_formats::GgufFile;
+use serde::Serialize;
+
+use crate::ModelError;
+
+/// Local (sliding-window) RoPE base used when the file does not say (Gemma 3's `rope_local_base_freq`).
+pub const DEFAULT_ROPE_LOCAL_BASE: f32 = 10_000.0;
+/// Gemma 3's sliding-window pattern when the file does not say: layer `i` is global when `(i+1) % 6 == 0`.
+pub const DEFAULT_GEMMA3_PATTERN: usize = 6;
+/// Gemma 2's pattern: even layers local, odd layers global.
+pub const DEFAULT_GEMMA2_PATTERN: usize = 2;
+/// Default context cap: the model's own context is used up to this many tokens unless `--ctx` says more.
+pub const DEFAULT_CTX_CAP: usize = 8192;
+
+/// Resolved per-layer attention settings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerConfig {
+    /// Sliding window in tokens for local layers (`None` for global layers).
+    pub sliding_window: Option<usize>,
+    /// RoPE base frequency for this layer.
+    pub rope_theta: f32,
+    /// Linear RoPE scaling factor (positions are divided by it); 1.0 means none.
+    pub rope_scaling_factor: f32,
+}
+
+/// A Gemma model's configuration, with Hugging Face field names.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// GGUF architecture name (`gemma`, `gemma2` or `gemma3`).
+    pub architecture: String,
+    /// Vocabulary size (rows of the embedding).
+    pub vocab_size: usize,
+    /// Model width, `d_model`.
+    pub hidden_size: usize,
+    /// GeGLU inner width.
+    pub intermediate_size: usize,
+    /// Number of transformer blocks.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (1 = multi-query; < heads = grouped-query).
+    pub num_key_value_heads: usize,
+    /// Width of one attention head.
+    pub head_dim: usize,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f32,
+    /// RoPE base of global layers.
+    pub rope_theta: f32,
+    /// RoPE base of local (sliding-window) layers.
+    pub rope_local_base_freq: f32,
+    /// Linear RoPE scaling factor applied on global layers only (1.0 = none).
+    pub rope_scaling_factor: f32,
+    /// Sliding window of local layers, if the model has any.
+    pub sliding_window: Option<usize>,
+    /// Every `sliding_window_pattern`-th layer is global (`(i+1) % pattern == 0`).
+    pub sliding_window_pattern: usize,
+    /// Queries are scaled by `query_pre_attn_scalar^-0.5`.
+    pub query_pre_attn_scalar: f32,
+    /// `cap * tanh(score / cap)` on attention scores, when set.
+    pub attn_logit_softcapping: Option<f32>,
+    /// `cap * tanh(logit / cap)` on final logits, when set.
+    pub final_logit_softcapping: Option<f32>,
+    /// The context the model was trained for.
+    pub max_position_embeddings: usize,
+    /// Per-layer resolved attention settings.
+    pub layers: Vec<LayerConfig>,
+}
+
+impl ModelConfig {
+    /// Resolve the configuration from GGUF metadata, filling documented defaults where absent.
+    pub fn from_gguf(file: &GgufFile) -> Result<ModelConfig, ModelError> {
+        let arch_name = file
+            .get_str(general::ARCHITECTURE)?
+            .ok_or_else(|| ModelError::MissingKey {
+                key: general::ARCHITECTURE.into(),
+                why: "know which model this is",
+            })?
+            .to_string();
+        if !matches!(arch_name.as_str(), "gemma" | "gemma2" | "gemma3") {
+            return Err(ModelError::UnsupportedArchitecture(arch_name));
+        }
+        let req = |suffix: &str, why: &'static str| -> Result<usize, ModelError> {
+            let key = arch_key(&arch_name, suffix);
+            match file.get_u64(&key)? {
+                Some(v) if v > 0 && v <= u32::MAX as u64 => Ok(v as usize),
+                Some(v) => Err(ModelError::BadValue {
+                    key,
+                    value: v.to_string(),
+                    expected: "a positive count".into(),
+                }),
+                None => Err(ModelError::MissingKey { key, why }),
+            }
+        };
+        let opt_f32 = |suffix: &str| -> Result<Option<f32>, ModelError> {
+            Ok(file.get_f32(&arch_key(&arch_name, suffix))?)
+        };
+
+        let hidden_size = req(arch::EMBEDDING_LENGTH, "size the hidden state")?;
+        let num_hidden_layers = req(arch::BLOCK_COUNT, "know the number of layers")?;
+        let intermediate_size = req(arch::FEED_FORWARD_LENGTH, "size the feed-forward layer")?;
+        let num_attention_heads = req(arch::HEAD_COUNT, "split attention heads")?;
+        let max_position_embeddings = req(arch::CONTEXT_LENGTH, "bound the context")?;
+        let num_key_value_heads = match file.get_u64(&arch_key(&arch_name, arch::HEAD_COUNT_KV))? {
+            Some(v) => v as usize,
+            None => num_attention_heads,
+        };
+        let head_dim = match file.get_u64(&arch_key(&arch_name, arch::KEY_LENGTH))? {
+            Some(v) => v as usize,
+            None => hidden_size / num_attention_heads,
+        };
+        if let Some(vl) = file.get_u64(&arch_key(&arch_name, arch::VALUE_LENGTH))? {
+            if vl as usize != head_dim {
+                return Err(ModelError::BadValue {
+                    key: arch_key(&arch_name, arch::VALUE_LENGTH),
+                    value: vl.to_string(),
+                    expected: format!("the key length {head_dim}"),
+                });
+            }
+        }
+        if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
+            return Err(ModelError::BadValue {
+                key: arch_key(&arch_name, arch::HEAD_COUNT_KV),
+                value: num_key_value_heads.to_string(),
+                expected: format!("a divisor of the head count {num_attention_heads}"),
+            });
+        }
+        let rms_norm_eps = opt_f32(arch::LAYER_NORM_RMS_EPSILON)?.unwrap_or(1e-6);
+        let rope_theta = opt_f32(arch::ROPE_FREQ_BASE)?.unwrap_or(10_000.0);
+        let rope_local_base_freq =
+            opt_f32(arch::ROPE_FREQ_BASE_SWA)?.unwrap_or(match arch_name.as_str() {
+                "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
+                _ => rope_theta,
+            });
+        let rope_scaling_factor = match file.get_str(&arch_key(&arch_name, arch::ROPE_SCALING_TYPE))? {
+            None | Some("none") => 1.0,
+            Some("linear") => {
+                let f = opt_f32(arch::ROPE_SCALING_FACTOR)?.unwrap_or(1.0);
+                if !(f.is_finite() && f > 0.0) {
+                    return Err(ModelError::BadValue {
+                        key: arch_key(&arch_name, arch::ROPE_SCALING_FACTOR),
+                        value: f.to_string(),
+                        expected: "a positive factor".into(),
+                    });
+                }
+                f
+            }
+            Some(other) => {
+                return Err(ModelError::BadValue {
+                    key: arch_key(&arch_name, arch::ROPE_SCALING_TYPE),
+                    value: other.into(),
+                    expected: "`linear` or `none` (Gemma uses linear RoPE scaling)".into(),
+                })
+            }
+        };
+        let sliding_window = match arch_name.as_str() {
+            "gemma" => None,
+            _ => file
+                .get_u64(&arch_key(&arch_name, arch::SLIDING_WINDOW))?
+                .map(|w| w as usize)
+                .filter(|w| *w > 0),
+        };
+        let sliding_window_pattern =
+            match file.get_u64(&arch_key(&arch_name, arch::SLIDING_WINDOW_PATTERN))? {
+                Some(p) if p > 0 => p as usize,
+                Some(p) => {
+                    return Err(ModelError::BadValue {
+                        key: arch_key(&arch_name, arch::SLIDING_WINDOW_PATTERN),
+                        value: p.to_string(),
+                        expected: "a positive layer period".into(),
+                    })
+                }
+                None if arch_name == "gemma2" => DEFAULT_GEMMA2_PATTERN,
+                None => DEFAULT_GEMMA3_PATTERN,
+            };
+        // GGUF has no key for it; the documented default is head_dim (issue 3 adds a table of
+        // known shapes, such as the 27B models, and a flag to override it).
+        let query_pre_attn_scalar = head_dim as f32;
+        let positive = |v: Option<f32>| v.filter(|c| *c > 0.0);
+        let attn_logit_softcapping = positive(opt_f32(arch::ATTN_LOGIT_SOFTCAPPING)?);
+        let final_logit_softcapping = positive(opt_f32(arch::FINAL_LOGIT_SOFTCAPPING)?);
+
+        let embd = file
+            .tensor(tensor::TOKEN_EMBD)
+            .ok_or_else(|| ModelError::MissingTensor(tensor::TOKEN_EMBD.into()))?;
+        let vocab_size = embd.n_rows() as usize;
+
+        let layers = (0..num_hidden_layers)
+            .map(|i| {
+                let global = sliding_window.is_none() || (i + 1) % sliding_window_pattern == 0;
+                if global {
+                    LayerConfig {
+                        sliding_window: None,
+                        rope_theta,
+                        rope_scaling_factor,
+                    }
+                } else {
+                    LayerConfig {
+                        sliding_window,
+                        rope_theta: rope_local_base_freq,
+                        rope_scaling_factor: 1.0,
+                    }
+                }
+            })
+            .collect();
+
+        Ok(ModelConfig {
+            architecture: arch_name,
+            vocab_size,
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps,
+            rope_theta,
+            rope_local_base_freq,
+            rope_scaling_factor,
+            sliding_window,
+            sliding_window_pattern,
+            query_pre_attn_scalar,
+            attn_logit_softcapping,
+            final_logit_softcapping,
+            max_position_embeddings,
+            layers,
+        })
+    }
+
+    /// The factor queries are multiplied by before the dot product with keys.
+    pub fn query_scale(&self) -> f32 {
+        1.0 / self.query_pre_attn_scalar.sqrt()
+    }
+
+    /// Width of all query heads together.
+    pub fn q_dim(&self) -> usize {
+        self.num_attention_heads * self.head_dim
+    }
+
+    /// Width of all key (or value) heads together.
+    pub fn kv_dim(&self) -> usize {
+        self.num_key_value_heads * self.head_dim
+    }
+
+    /// The context used when the user does not give one: the model's, capped at [`DEFAULT_CTX_CAP`].
+    pub fn default_ctx(&self) -> usize {
+        self.max_position_embeddings.min(DEFAULT_CTX_CAP)
+    }
+
+    /// Bytes of KV cache needed for `ctx` positions (f32 keys and values, every layer).
+    pub fn kv_bytes(&self, ctx: usize) -> u64 {
+        2 * self.num_hidden_layers as u64 * ctx as u64 * self.kv_dim() as u64 * 4
+    }
+}

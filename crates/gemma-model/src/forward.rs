@@ -1,0 +1,200 @@
+//! The forward pass: one transformer block for every Gemma generation, driven by `ModelConfig`.
+
+use gemma_kernels::{axpy_f32, dot_f32};
+
+use crate::matmul::{matmul, row};
+use crate::ops::{geglu, rms_norm, rms_norm_rows, rope_head, softcap, softmax};
+use crate::parallel::for_units;
+use crate::{KvCache, Model, ModelError};
+
+/// Which positions of a batch need logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// None (the batch only fills the cache).
+    None,
+    /// The last position only.
+    Last,
+    /// Every position of the batch.
+    All,
+}
+
+impl Model {
+    /// Run `tokens` at positions `cache.len()..` through the model, appending to `cache`.
+    ///
+    /// Returns the logits of the positions `want` asks for, `vocab_size` values each, after
+    /// any final soft-cap. On error nothing is appended to the cache.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        want: Logits,
+        threads: usize,
+    ) -> Result<Vec<f32>, ModelError> {
+        let cfg = &self.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n > cache.remaining() {
+            return Err(ModelError::ContextFull {
+                ctx: cache.capacity(),
+                used: cache.len(),
+                needed: n,
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(ModelError::BadToken {
+                id: bad,
+                vocab_size: cfg.vocab_size,
+            });
+        }
+        let file = &*self.file;
+        let w = &self.weights;
+        let (d, hd, qd, kvd, ff) = (cfg.hidden_size, cfg.head_dim, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
+        let pos0 = cache.len();
+        let eps = cfg.rms_norm_eps;
+
+        // x: (n, d) residual stream; embeddings scaled by sqrt(d_model).
+        let mut x = vec![0f32; n * d];
+        let embed_scale = (d as f32).sqrt();
+        for (t, &tok) in tokens.iter().enumerate() {
+            let xt = &mut x[t * d..(t + 1) * d];
+            row(file, &w.token_embd, tok as usize, xt);
+            xt.iter_mut().for_each(|v| *v *= embed_scale);
+        }
+
+        let mut h = vec![0f32; n * d];
+        let mut q = vec![0f32; n * qd];
+        let mut k = vec![0f32; n * kvd];
+        let mut v = vec![0f32; n * kvd];
+        let mut attn = vec![0f32; n * qd];
+        let mut o = vec![0f32; n * d];
+        let mut gate = vec![0f32; n * ff];
+        let mut up = vec![0f32; n * ff];
+
+        for (l, (lw, lc)) in w.layers.iter().zip(&cfg.layers).enumerate() {
+            // Attention.
+            h.copy_from_slice(&x);
+            rms_norm_rows(&mut h, &lw.attn_norm, eps);
+            matmul(file, &lw.wq, &h, n, &mut q, threads);
+            matmul(file, &lw.wk, &h, n, &mut k, threads);
+            matmul(file, &lw.wv, &h, n, &mut v, threads);
+            for t in 0..n {
+                let pos = pos0 + t;
+                for head in q[t * qd..(t + 1) * qd].chunks_exact_mut(hd) {
+                    if let Some(qn) = &lw.q_norm {
+                        rms_norm(head, qn, eps);
+                    }
+                    rope_head(head, pos, lc.rope_theta, lc.rope_scaling_factor);
+                }
+                for head in k[t * kvd..(t + 1) * kvd].chunks_exact_mut(hd) {
+                    if let Some(kn) = &lw.k_norm {
+                        rms_norm(head, kn, eps);
+                    }
+                    rope_head(head, pos, lc.rope_theta, lc.rope_scaling_factor);
+                }
+            }
+            cache.k[l].extend_from_slice(&k);
+            cache.v[l].extend_from_slice(&v);
+            let spec = AttnSpec {
+                keys: &cache.k[l],
+                vals: &cache.v[l],
+                head_dim: hd,
+                kv_dim: kvd,
+                group: cfg.num_attention_heads / cfg.num_key_value_heads,
+                window: lc.sliding_window,
+                scale: cfg.query_scale(),
+                softcap: cfg.attn_logit_softcapping,
+            };
+            if n == 1 {
+                // One token: spread the heads over threads.
+                for_units(&mut attn, hd, threads, |heads, out| {
+                    let mut scores = Vec::new();
+                    for (i, head) in heads.enumerate() {
+                        let qh = &q[head * hd..(head + 1) * hd];
+                        spec.attend(qh, head, pos0, &mut scores, &mut out[i * hd..(i + 1) * hd]);
+                    }
+                });
+            } else {
+                // A batch: spread the tokens over threads.
+                for_units(&mut attn, qd, threads, |toks, out| {
+                    let mut scores = Vec::new();
+                    for (i, t) in toks.enumerate() {
+                        for head in 0..cfg.num_attention_heads {
+                            let qh = &q[t * qd + head * hd..][..hd];
+                            let dst = &mut out[i * qd + head * hd..][..hd];
+                            spec.attend(qh, head, pos0 + t, &mut scores, dst);
+                        }
+                    }
+                });
+            }
+            matmul(file, &lw.wo, &attn, n, &mut o, threads);
+            if let Some(pn) = &lw.post_attn_norm {
+                rms_norm_rows(&mut o, pn, eps);
+            }
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            // Feed-forward (GeGLU).
+            h.copy_from_slice(&x);
+            rms_norm_rows(&mut h, &lw.ffn_norm, eps);
+            matmul(file, &lw.w_gate, &h, n, &mut gate, threads);
+            matmul(file, &lw.w_up, &h, n, &mut up, threads);
+            geglu(&mut gate, &up);
+            matmul(file, &lw.w_down, &gate, n, &mut o, threads);
+            if let Some(pn) = &lw.post_ffn_norm {
+                rms_norm_rows(&mut o, pn, eps);
+            }
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+        }
+        cache.commit(n);
+
+        let rows = match want {
+            Logits::None => return Ok(Vec::new()),
+            Logits::Last => &mut x[(n - 1) * d..],
+            Logits::All => &mut x[..],
+        };
+        let n_out = rows.len() / d;
+        rms_norm_rows(rows, &w.output_norm, eps);
+        let mut logits = vec![0f32; n_out * cfg.vocab_size];
+        matmul(file, &w.output, rows, n_out, &mut logits, threads);
+        if let Some(cap) = cfg.final_logit_softcapping {
+            softcap(&mut logits, cap);
+        }
+        Ok(logits)
+    }
+}
+
+/// What one layer's attention needs, shared by every query head.
+struct AttnSpec<'a> {
+    keys: &'a [f32],
+    vals: &'a [f32],
+    head_dim: usize,
+    kv_dim: usize,
+    group: usize,
+    window: Option<usize>,
+    scale: f32,
+    softcap: Option<f32>,
+}
+
+impl AttnSpec<'_> {
+    /// Attention of query head `head` at absolute position `pos` over the cached positions it may see.
+    fn attend(&self, q: &[f32], head: usize, pos: usize, scores: &mut Vec<f32>, out: &mut [f32]) {
+        let hd = self.head_dim;
+        let off = (head / self.group) * hd;
+        // A local layer sees the last `window` positions, itself included.
+        let start = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        scores.clear();
+        for j in start..=pos {
+            let kj = &self.keys[j * self.kv_dim + off..][..hd];
+            scores.push(dot_f32(q, kj) * self.scale);
+        }
+        if let Some(cap) = self.softcap {
+            softcap(scores, cap);
+        }
+        softmax(scores);
+        out.fill(0.0);
+        for (j, &p) in (start..=pos).zip(scores.iter()) {
+            axpy_f32(p, &self.vals[j * self.kv_dim + off..][..hd], out);
+        }
+    }
+}
