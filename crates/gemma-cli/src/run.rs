@@ -53,7 +53,9 @@ pub fn run(a: RunArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let s = t ^ (std::process::id() as u64).rotate_left(32);
-        eprintln!("seed: {s}");
+        if a.temperature > 0.0 {
+            eprintln!("seed: {s}");
+        }
         s
     });
     let opts = GenerateOptions {

@@ -32,7 +32,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes `n` bytes; `what` names the field in the error.
-    pub(crate) fn take(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8], GgufError> {
+    pub(crate) fn take(
+        &mut self,
+        n: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<&'a [u8], GgufError> {
         if n > self.buf.len() - self.pos {
             return Err(GgufError::Truncated {
                 path: self.path(),
@@ -47,7 +51,10 @@ impl<'a> Cursor<'a> {
         Ok(bytes)
     }
 
-    fn array<const N: usize>(&mut self, what: impl FnOnce() -> String) -> Result<[u8; N], GgufError> {
+    fn array<const N: usize>(
+        &mut self,
+        what: impl FnOnce() -> String,
+    ) -> Result<[u8; N], GgufError> {
         let bytes = self.take(N, what)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -104,7 +111,11 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(len as usize, &what)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(GgufError::InvalidUtf8 { path: self.path(), offset: start, what: what() }),
+            Err(_) => Err(GgufError::InvalidUtf8 {
+                path: self.path(),
+                offset: start,
+                what: what(),
+            }),
         }
     }
 

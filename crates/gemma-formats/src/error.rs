@@ -196,7 +196,7 @@ pub enum GgufError {
         tensor: String,
         /// Its element type.
         dtype: DType,
-        /// dims[0].
+        /// `dims[0]`.
         row_len: u64,
         /// The type's block length.
         block_len: u64,

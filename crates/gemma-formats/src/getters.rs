@@ -5,7 +5,11 @@ use crate::reader::GgufFile;
 use crate::value::Value;
 
 fn wrong(key: &str, expected: &'static str, found: &Value) -> GgufError {
-    GgufError::WrongType { key: key.to_string(), expected, found: found.describe_type() }
+    GgufError::WrongType {
+        key: key.to_string(),
+        expected,
+        found: found.describe_type(),
+    }
 }
 
 fn out_of_range(key: &str, expected: &'static str, found: &Value) -> GgufError {
@@ -73,14 +77,20 @@ impl GgufFile {
     /// An array of strings.
     pub fn get_str_array(&self, key: &str) -> Result<Option<Vec<&str>>, GgufError> {
         const EXPECTED: &str = "array of string";
-        self.typed(key, |v| array(key, EXPECTED, v, |e| e.as_str().ok_or_else(|| wrong(key, EXPECTED, v))))
+        self.typed(key, |v| {
+            array(key, EXPECTED, v, |e| {
+                e.as_str().ok_or_else(|| wrong(key, EXPECTED, v))
+            })
+        })
     }
 
     /// An array of floats or integers, as `f32`.
     pub fn get_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>, GgufError> {
         const EXPECTED: &str = "array of float32";
         self.typed(key, |v| {
-            array(key, EXPECTED, v, |e| float(key, EXPECTED, e).map_err(|_| wrong(key, EXPECTED, v)))
+            array(key, EXPECTED, v, |e| {
+                float(key, EXPECTED, e).map_err(|_| wrong(key, EXPECTED, v))
+            })
         })
     }
 
@@ -100,6 +110,9 @@ fn float(key: &str, expected: &'static str, v: &Value) -> Result<f32, GgufError>
     match *v {
         Value::F32(x) => Ok(x),
         Value::F64(x) => Ok(x as f32),
-        _ => v.as_integer().map(|i| i as f32).ok_or_else(|| wrong(key, expected, v)),
+        _ => v
+            .as_integer()
+            .map(|i| i as f32)
+            .ok_or_else(|| wrong(key, expected, v)),
     }
 }

@@ -50,7 +50,7 @@ pub mod general {
     pub const QUANTIZATION_VERSION: &str = "general.quantization_version";
 }
 
-/// Per-architecture key suffixes, used with [`arch_key`](super::arch_key).
+/// Per-architecture key suffixes, used with [`arch_key`].
 pub mod arch {
     /// Training context length.
     pub const CONTEXT_LENGTH: &str = "context_length";
@@ -133,7 +133,7 @@ pub mod tokenizer {
     pub const CHAT_TEMPLATE: &str = "tokenizer.chat_template";
 }
 
-/// Tensor names: whole names for the global tensors, suffixes for [`blk`](super::blk).
+/// Tensor names: whole names for the global tensors, suffixes for [`blk`].
 pub mod tensor {
     /// Token embedding table, dims `[embedding_length, vocab]`.
     pub const TOKEN_EMBD: &str = "token_embd.weight";

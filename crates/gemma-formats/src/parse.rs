@@ -47,11 +47,17 @@ pub(crate) fn parse(buf: &[u8], path: Option<&Path>) -> Result<Parsed, GgufError
     if magic != MAGIC {
         let mut found = [0u8; 4];
         found.copy_from_slice(magic);
-        return Err(GgufError::BadMagic { path: cur.path(), found });
+        return Err(GgufError::BadMagic {
+            path: cur.path(),
+            found,
+        });
     }
     let version = cur.u32(|| "version".into())?;
     if version != 2 && version != 3 {
-        return Err(GgufError::UnsupportedVersion { path: cur.path(), version });
+        return Err(GgufError::UnsupportedVersion {
+            path: cur.path(),
+            version,
+        });
     }
     let n_tensors = cur.u64(|| "tensor count".into())?;
     let n_kv = cur.u64(|| "metadata entry count".into())?;
@@ -64,13 +70,20 @@ pub(crate) fn parse(buf: &[u8], path: Option<&Path>) -> Result<Parsed, GgufError
     let alignment = alignment(&cur, &metadata, &key_index)?;
 
     check_count(&cur, 8, n_tensors, MIN_TENSOR_INFO_BYTES, "tensor count")?;
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
-    let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
+    let mut tensors = Vec::with_capacity(initial_capacity(n_tensors));
+    let mut tensor_index = HashMap::with_capacity(initial_capacity(n_tensors));
     for i in 0..n_tensors {
         let start = cur.pos();
         let info = parse_tensor_info(&mut cur, i, alignment)?;
-        if tensor_index.insert(info.name.clone(), tensors.len()).is_some() {
-            return Err(GgufError::DuplicateTensor { path: cur.path(), offset: start, tensor: info.name });
+        if tensor_index
+            .insert(info.name.clone(), tensors.len())
+            .is_some()
+        {
+            return Err(GgufError::DuplicateTensor {
+                path: cur.path(),
+                offset: start,
+                tensor: info.name,
+            });
         }
         tensors.push(info);
     }
@@ -80,11 +93,33 @@ pub(crate) fn parse(buf: &[u8], path: Option<&Path>) -> Result<Parsed, GgufError
     let data_offset = cur.aligned_pos(alignment).unwrap_or(u64::MAX);
     check_tensor_bounds(&cur, &tensors, data_offset, buf.len() as u64)?;
 
-    Ok(Parsed { version, alignment, data_offset, metadata, key_index, tensors, tensor_index })
+    Ok(Parsed {
+        version,
+        alignment,
+        data_offset,
+        metadata,
+        key_index,
+        tensors,
+        tensor_index,
+    })
+}
+
+/// Capacity to reserve for `count` items whose count was checked against the bytes
+/// left. Capped, so that what is allocated stays proportional to what has actually been
+/// parsed: nested arrays could otherwise each reserve for the whole rest of the file
+/// before their elements turn out to be missing.
+fn initial_capacity(count: u64) -> usize {
+    count.min(1 << 16) as usize
 }
 
 /// Rejects a count that cannot fit in the bytes left after the cursor.
-fn check_count(cur: &Cursor<'_>, offset: u64, count: u64, min: u64, what: &str) -> Result<(), GgufError> {
+fn check_count(
+    cur: &Cursor<'_>,
+    offset: u64,
+    count: u64,
+    min: u64,
+    what: &str,
+) -> Result<(), GgufError> {
     let remaining = cur.remaining();
     if count.checked_mul(min).is_some_and(|need| need <= remaining) {
         return Ok(());
@@ -102,13 +137,17 @@ fn check_count(cur: &Cursor<'_>, offset: u64, count: u64, min: u64, what: &str) 
 type Metadata = (Vec<(String, Value)>, HashMap<String, usize>);
 
 fn parse_metadata(cur: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata, GgufError> {
-    let mut metadata = Vec::with_capacity(n_kv as usize);
-    let mut index = HashMap::with_capacity(n_kv as usize);
+    let mut metadata = Vec::with_capacity(initial_capacity(n_kv));
+    let mut index = HashMap::with_capacity(initial_capacity(n_kv));
     for i in 0..n_kv {
         let start = cur.pos();
         let key = cur.string(|| format!("key of metadata entry #{i}"))?;
         if index.contains_key(&key) {
-            return Err(GgufError::DuplicateKey { path: cur.path(), offset: start, key });
+            return Err(GgufError::DuplicateKey {
+                path: cur.path(),
+                offset: start,
+                key,
+            });
         }
         let type_offset = cur.pos();
         let type_id = cur.u32(|| format!("value type of key {key:?}"))?;
@@ -120,7 +159,12 @@ fn parse_metadata(cur: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata, GgufError
     Ok((metadata, index))
 }
 
-fn value_type(cur: &Cursor<'_>, offset: u64, type_id: u32, key: &str) -> Result<ValueType, GgufError> {
+fn value_type(
+    cur: &Cursor<'_>,
+    offset: u64,
+    type_id: u32,
+    key: &str,
+) -> Result<ValueType, GgufError> {
     ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
         path: cur.path(),
         offset,
@@ -129,7 +173,12 @@ fn value_type(cur: &Cursor<'_>, offset: u64, type_id: u32, key: &str) -> Result<
     })
 }
 
-fn parse_value(cur: &mut Cursor<'_>, vtype: ValueType, key: &str, depth: usize) -> Result<Value, GgufError> {
+fn parse_value(
+    cur: &mut Cursor<'_>,
+    vtype: ValueType,
+    key: &str,
+    depth: usize,
+) -> Result<Value, GgufError> {
     let what = || format!("{} value of key {key:?}", vtype.name());
     Ok(match vtype {
         ValueType::U8 => Value::U8(cur.u8(what)?),
@@ -157,7 +206,7 @@ fn parse_value(cur: &mut Cursor<'_>, vtype: ValueType, key: &str, depth: usize) 
             let type_id = cur.u32(|| format!("array element type of key {key:?}"))?;
             let elem = value_type(cur, start, type_id, key)?;
             let n = cur.count(elem.min_size(), || format!("array length of key {key:?}"))?;
-            let mut items = Vec::with_capacity(n as usize);
+            let mut items = Vec::with_capacity(initial_capacity(n));
             for _ in 0..n {
                 items.push(parse_value(cur, elem, key, depth + 1)?);
             }
@@ -166,13 +215,19 @@ fn parse_value(cur: &mut Cursor<'_>, vtype: ValueType, key: &str, depth: usize) 
     })
 }
 
-fn alignment(cur: &Cursor<'_>, metadata: &[(String, Value)], index: &HashMap<String, usize>) -> Result<u64, GgufError> {
+fn alignment(
+    cur: &Cursor<'_>,
+    metadata: &[(String, Value)],
+    index: &HashMap<String, usize>,
+) -> Result<u64, GgufError> {
     let Some(&i) = index.get(general::ALIGNMENT) else {
         return Ok(DEFAULT_ALIGNMENT);
     };
     let value = &metadata[i].1;
     match value.as_integer() {
-        Some(a) if a > 0 && a <= i128::from(u32::MAX) && (a as u64).is_power_of_two() => Ok(a as u64),
+        Some(a) if a > 0 && a <= i128::from(u32::MAX) && (a as u64).is_power_of_two() => {
+            Ok(a as u64)
+        }
         _ => Err(GgufError::BadAlignment {
             path: cur.path(),
             found: format!("{} ({})", value, value.describe_type()),
@@ -180,12 +235,21 @@ fn alignment(cur: &Cursor<'_>, metadata: &[(String, Value)], index: &HashMap<Str
     }
 }
 
-fn parse_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<TensorInfo, GgufError> {
+fn parse_tensor_info(
+    cur: &mut Cursor<'_>,
+    i: u64,
+    alignment: u64,
+) -> Result<TensorInfo, GgufError> {
     let name = cur.string(|| format!("name of tensor #{i}"))?;
     let n_dims_offset = cur.pos();
     let n_dims = cur.u32(|| format!("dimension count of tensor {name:?}"))?;
     if n_dims == 0 || n_dims as usize > MAX_DIMS {
-        return Err(GgufError::BadDimCount { path: cur.path(), offset: n_dims_offset, tensor: name, n_dims });
+        return Err(GgufError::BadDimCount {
+            path: cur.path(),
+            offset: n_dims_offset,
+            tensor: name,
+            n_dims,
+        });
     }
     let dims_offset = cur.pos();
     let mut dims = Vec::with_capacity(n_dims as usize);
@@ -198,10 +262,20 @@ fn parse_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<Ten
     let offset = cur.u64(|| format!("data offset of tensor {name:?}"))?;
 
     if let Some(index) = dims.iter().position(|&d| d == 0) {
-        return Err(GgufError::ZeroDim { path: cur.path(), offset: dims_offset + 8 * index as u64, tensor: name, index });
+        return Err(GgufError::ZeroDim {
+            path: cur.path(),
+            offset: dims_offset + 8 * index as u64,
+            tensor: name,
+            index,
+        });
     }
     let Some(n_elements) = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)) else {
-        return Err(GgufError::ShapeOverflow { path: cur.path(), offset: dims_offset, tensor: name, dims });
+        return Err(GgufError::ShapeOverflow {
+            path: cur.path(),
+            offset: dims_offset,
+            tensor: name,
+            dims,
+        });
     };
     let Some(dtype) = DType::from_ggml_id(type_id) else {
         return Err(GgufError::UnsupportedTensorType {
@@ -225,7 +299,12 @@ fn parse_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<Ten
     }
     // The row length is a whole number of blocks, so `None` here means overflow.
     let Some(n_bytes) = dtype.bytes_for(n_elements) else {
-        return Err(GgufError::ShapeOverflow { path: cur.path(), offset: dims_offset, tensor: name, dims });
+        return Err(GgufError::ShapeOverflow {
+            path: cur.path(),
+            offset: dims_offset,
+            tensor: name,
+            dims,
+        });
     };
     if offset % alignment != 0 {
         return Err(GgufError::MisalignedTensor {
@@ -236,14 +315,29 @@ fn parse_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<Ten
             alignment,
         });
     }
-    Ok(TensorInfo { name, dims, dtype, offset, n_elements, n_bytes })
+    Ok(TensorInfo {
+        name,
+        dims,
+        dtype,
+        offset,
+        n_elements,
+        n_bytes,
+    })
 }
 
 /// Every tensor lies inside the file, and no two overlap.
-fn check_tensor_bounds(cur: &Cursor<'_>, tensors: &[TensorInfo], data_offset: u64, file_size: u64) -> Result<(), GgufError> {
+fn check_tensor_bounds(
+    cur: &Cursor<'_>,
+    tensors: &[TensorInfo],
+    data_offset: u64,
+    file_size: u64,
+) -> Result<(), GgufError> {
     for t in tensors {
-        let end = data_offset.checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes));
-        if !end.is_some_and(|e| e <= file_size) {
+        let end = data_offset
+            .checked_add(t.offset)
+            .and_then(|s| s.checked_add(t.n_bytes));
+        let inside = matches!(end, Some(e) if e <= file_size);
+        if !inside {
             return Err(GgufError::TensorOutOfBounds {
                 path: cur.path(),
                 tensor: t.name.clone(),

@@ -42,8 +42,15 @@ impl GgufFile {
     }
 
     fn build(storage: Storage, path: Option<PathBuf>) -> Result<GgufFile, GgufError> {
-        let Parsed { version, alignment, data_offset, metadata, key_index, tensors, tensor_index } =
-            parse(storage.bytes(), path.as_deref())?;
+        let Parsed {
+            version,
+            alignment,
+            data_offset,
+            metadata,
+            key_index,
+            tensors,
+            tensor_index,
+        } = parse(storage.bytes(), path.as_deref())?;
         Ok(GgufFile {
             path,
             storage,
@@ -115,7 +122,9 @@ impl GgufFile {
             .checked_add(t.offset)
             .and_then(|start| Some((start, start.checked_add(t.n_bytes)?)))
             .and_then(|(s, e)| Some(usize::try_from(s).ok()?..usize::try_from(e).ok()?));
-        range.and_then(|r| self.storage.bytes().get(r)).unwrap_or(&[])
+        range
+            .and_then(|r| self.storage.bytes().get(r))
+            .unwrap_or(&[])
     }
 
     /// The data of the named tensor, if there is one.

@@ -17,7 +17,10 @@ pub(crate) enum Storage {
 impl Storage {
     /// Maps the whole file read-only.
     pub(crate) fn map(path: &Path) -> Result<Storage, GgufError> {
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len == 0 {

@@ -226,7 +226,11 @@ impl Value {
                 }
             }
             Value::Array(items) => {
-                let shown = if full { items.len() } else { items.len().min(MAX_ITEMS) };
+                let shown = if full {
+                    items.len()
+                } else {
+                    items.len().min(MAX_ITEMS)
+                };
                 f.write_str("[")?;
                 for (i, item) in items[..shown].iter().enumerate() {
                     if i > 0 {

@@ -77,7 +77,9 @@ pub enum WriteError {
         reason: String,
     },
     /// Data of the wrong length for the shape and type.
-    #[error("tensor {tensor:?}: {dtype} data for shape {dims:?} must be {expected} bytes, got {found}")]
+    #[error(
+        "tensor {tensor:?}: {dtype} data for shape {dims:?} must be {expected} bytes, got {found}"
+    )]
     DataSize {
         /// The tensor.
         tensor: String,
@@ -128,7 +130,11 @@ impl Default for GgufWriter {
 impl GgufWriter {
     /// An empty GGUF v3 file.
     pub fn new() -> Self {
-        GgufWriter { version: 3, metadata: Vec::new(), tensors: Vec::new() }
+        GgufWriter {
+            version: 3,
+            metadata: Vec::new(),
+            tensors: Vec::new(),
+        }
     }
 
     /// Writes this GGUF version instead (2 or 3; the layouts are identical).
@@ -140,9 +146,15 @@ impl GgufWriter {
     /// Sets `general.alignment` (as `uint32`), replacing an earlier value, or adding
     /// the entry at the end of the metadata.
     pub fn set_alignment(&mut self, alignment: u32) -> &mut Self {
-        match self.metadata.iter_mut().find(|(k, _)| k == general::ALIGNMENT) {
+        match self
+            .metadata
+            .iter_mut()
+            .find(|(k, _)| k == general::ALIGNMENT)
+        {
             Some(entry) => entry.1 = Value::U32(alignment),
-            None => self.metadata.push((general::ALIGNMENT.to_string(), Value::U32(alignment))),
+            None => self
+                .metadata
+                .push((general::ALIGNMENT.to_string(), Value::U32(alignment))),
         }
         self
     }
@@ -155,13 +167,29 @@ impl GgufWriter {
 
     /// Adds a tensor: `dims` in GGML order (`dims[0]` is the row length), `data` the
     /// raw bytes in `dtype`'s layout.
-    pub fn add_tensor(&mut self, name: impl Into<String>, dims: &[u64], dtype: DType, data: impl Into<Vec<u8>>) -> &mut Self {
-        self.tensors.push(PendingTensor { name: name.into(), dims: dims.to_vec(), dtype, data: data.into() });
+    pub fn add_tensor(
+        &mut self,
+        name: impl Into<String>,
+        dims: &[u64],
+        dtype: DType,
+        data: impl Into<Vec<u8>>,
+    ) -> &mut Self {
+        self.tensors.push(PendingTensor {
+            name: name.into(),
+            dims: dims.to_vec(),
+            dtype,
+            data: data.into(),
+        });
         self
     }
 
     /// Adds an `F32` tensor from values.
-    pub fn add_f32_tensor(&mut self, name: impl Into<String>, dims: &[u64], values: &[f32]) -> &mut Self {
+    pub fn add_f32_tensor(
+        &mut self,
+        name: impl Into<String>,
+        dims: &[u64],
+        values: &[f32],
+    ) -> &mut Self {
         let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.add_tensor(name, dims, DType::F32, data)
     }
@@ -172,8 +200,13 @@ impl GgufWriter {
             return Ok(DEFAULT_ALIGNMENT);
         };
         match v.as_integer() {
-            Some(a) if a > 0 && a <= i128::from(u32::MAX) && (a as u64).is_power_of_two() => Ok(a as u64),
-            _ => Err(WriteError::BadAlignment(format!("{v} ({})", v.describe_type()))),
+            Some(a) if a > 0 && a <= i128::from(u32::MAX) && (a as u64).is_power_of_two() => {
+                Ok(a as u64)
+            }
+            _ => Err(WriteError::BadAlignment(format!(
+                "{v} ({})",
+                v.describe_type()
+            ))),
         }
     }
 
@@ -227,20 +260,32 @@ impl GgufWriter {
     /// Serializes the file and writes it to `path`.
     pub fn write_file(&self, path: &Path) -> Result<(), WriteError> {
         let bytes = self.to_bytes()?;
-        std::fs::write(path, bytes).map_err(|source| WriteError::Io { path: path.to_path_buf(), source })
+        std::fs::write(path, bytes).map_err(|source| WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
 fn check_tensor(t: &PendingTensor) -> Result<(), WriteError> {
-    let bad = |reason: &str| WriteError::BadShape { tensor: t.name.clone(), dims: t.dims.clone(), reason: reason.to_string() };
+    let bad = |reason: &str| WriteError::BadShape {
+        tensor: t.name.clone(),
+        dims: t.dims.clone(),
+        reason: reason.to_string(),
+    };
     if t.dims.is_empty() || t.dims.len() > MAX_DIMS {
         return Err(bad("expected 1 to 4 dimensions"));
     }
     if t.dims.contains(&0) {
         return Err(bad("a dimension is 0"));
     }
-    if t.dims[0] % t.dtype.block_len() as u64 != 0 {
-        return Err(bad(&format!("row length is not a multiple of the {} block length {}", t.dtype, t.dtype.block_len())));
+    let partial_block = t.dims[0] % t.dtype.block_len() as u64;
+    if partial_block != 0 {
+        return Err(bad(&format!(
+            "row length is not a multiple of the {} block length {}",
+            t.dtype,
+            t.dtype.block_len()
+        )));
     }
     let expected = t
         .dims
@@ -295,7 +340,10 @@ fn put_value(out: &mut Vec<u8>, value: &Value, key: &str, depth: usize) -> Resul
         Value::F64(v) => out.extend_from_slice(&v.to_le_bytes()),
         Value::Array(items) => {
             if depth >= MAX_ARRAY_DEPTH {
-                return Err(WriteError::NestingTooDeep { key: key.to_string(), max_depth: MAX_ARRAY_DEPTH });
+                return Err(WriteError::NestingTooDeep {
+                    key: key.to_string(),
+                    max_depth: MAX_ARRAY_DEPTH,
+                });
             }
             // An empty array has no element to take the type from; any type reads back
             // as an empty array.

@@ -149,7 +149,14 @@ fn partition_strips_whitespace_around_lstrip_rstrip_tokens() {
 fn space_prefix_is_added_at_start_and_after_special_tokens() {
     let mut v = vocab(
         true,
-        &[("▁", -5.0, N), ("h", -5.0, N), ("i", -5.0, N), ("▁hi", -1.0, N), ("<sot>", 0.0, tt::CONTROL)],
+        &[
+            ("▁", -5.0, N),
+            ("h", -5.0, N),
+            ("i", -5.0, N),
+            ("hi", -2.0, N),
+            ("▁hi", -1.0, N),
+            ("<sot>", 0.0, tt::CONTROL),
+        ],
     );
     v.add_space_prefix = true;
     let t = tok(v);

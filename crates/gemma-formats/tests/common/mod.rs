@@ -50,7 +50,13 @@ pub struct RawTensor {
 
 impl RawTensor {
     pub fn new(name: &str, dims: &[u64], type_id: u32, offset: u64) -> Self {
-        RawTensor { name: name.as_bytes().to_vec(), n_dims: dims.len() as u32, dims: dims.to_vec(), type_id, offset }
+        RawTensor {
+            name: name.as_bytes().to_vec(),
+            n_dims: dims.len() as u32,
+            dims: dims.to_vec(),
+            type_id,
+            offset,
+        }
     }
 }
 
@@ -85,9 +91,16 @@ impl RawFile {
             kvs: vec![
                 kv("general.architecture", 8, &gstr(b"gemma3")),
                 kv("general.alignment", 4, &u32le(32)),
-                kv("test.ids", 9, &arr(5, 3, &[u32le(1), u32le(2), u32le(3)].concat())),
+                kv(
+                    "test.ids",
+                    9,
+                    &arr(5, 3, &[u32le(1), u32le(2), u32le(3)].concat()),
+                ),
             ],
-            tensors: vec![RawTensor::new("a", &[4], 0, 0), RawTensor::new("b", &[32, 2], 8, 32)],
+            tensors: vec![
+                RawTensor::new("a", &[4], 0, 0),
+                RawTensor::new("b", &[32, 2], 8, 32),
+            ],
             alignment: 32,
             data,
         }
@@ -110,9 +123,8 @@ impl RawFile {
             out.extend(u32le(t.type_id));
             out.extend(u64le(t.offset));
         }
-        while out.len() % self.alignment != 0 {
-            out.push(0);
-        }
+        let padded = out.len().div_ceil(self.alignment) * self.alignment;
+        out.resize(padded, 0);
         out.extend_from_slice(&self.data);
         out
     }
@@ -148,7 +160,14 @@ pub fn rich_writer() -> GgufWriter {
         .add("t.i32s", vec![1i32, -2, 3])
         .add("t.bools", vec![true, false])
         .add("t.empty", Value::Array(vec![]))
-        .add("t.nested", Value::Array(vec![vec![1u16, 2].into(), vec!["x"].into(), Value::Array(vec![])]))
+        .add(
+            "t.nested",
+            Value::Array(vec![
+                vec![1u16, 2].into(),
+                vec!["x"].into(),
+                Value::Array(vec![]),
+            ]),
+        )
         .add("t.deep", nested(4));
     let q8: Vec<u8> = (0..2 * 34).map(|i| (i * 7) as u8).collect();
     let q4k: Vec<u8> = (0..144).map(|i| (i * 13 + 1) as u8).collect();
@@ -168,7 +187,9 @@ pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         _ => a == b,
     }
 }

@@ -7,10 +7,24 @@ pub mod float;
 pub mod k;
 pub mod legacy;
 
+/// Widens an IEEE half (as bits) to f32, exactly, without branches the compiler cannot
+/// turn into selects (so loops over it vectorize, and no run-time CPU check per call).
+///
+/// Normal and subnormal halves: the exponent and mantissa bits shifted into f32 position,
+/// times 2^112, re-bias the exponent exactly. Infinities and NaNs keep their payload.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let em = (h as u32) & 0x7FFF;
+    let finite = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000); // 2^112
+    let bits = if em >= 0x7C00 { (em << 13) | 0x7F80_0000 } else { finite.to_bits() };
+    f32::from_bits(bits | sign)
+}
+
 /// Reads a little-endian IEEE half at `b[0..2]` as f32 (exact).
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8]) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
 }
 
 /// Panics unless `bytes` holds exactly `n` weights of `dtype`.
@@ -82,5 +96,23 @@ pub(crate) fn dot_row_scalar_unchecked(dtype: DType, row: &[u8], x: &[f32]) -> f
         DType::Q4_K => k::dot_q4_k(row, x),
         DType::Q5_K => k::dot_q5_k(row, x),
         DType::Q6_K => k::dot_q6_k(row, x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn f16_widening_matches_half_for_every_bit_pattern() {
+        for h in 0..=u16::MAX {
+            let want = half::f16::from_bits(h).to_f32();
+            let got = f16_to_f32(h);
+            if want.is_nan() {
+                assert!(got.is_nan(), "{h:#06x}");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{h:#06x}");
+            }
+        }
     }
 }

@@ -3,6 +3,10 @@
 //! Each block's quants are widened to f32 lanes in registers and multiplied with `x`
 //! by FMA; block and sub-block scales are applied once per partial sum, as in the
 //! scalar reference (`crate::quant`), whose comments give the block layouts.
+//!
+//! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]`:
+//! callers must have confirmed the CPU supports AVX2 and FMA, and pass whole blocks
+//! (`row.len() == dtype.bytes_for(x.len())`), which the public wrappers check.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
@@ -15,64 +19,62 @@ use crate::quant::k::k4_scales_mins;
 ///
 /// # Safety
 ///
-/// `p.len() >= 16`.
+/// AVX2/FMA present; `p.len() >= 16`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn load16(p: &[u8]) -> __m128i {
     debug_assert!(p.len() >= 16);
     // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment need.
-    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+    _mm_loadu_si128(p.as_ptr().cast())
 }
 
 /// Loads 32 bytes from the start of `p`.
 ///
 /// # Safety
 ///
-/// `p.len() >= 32`.
+/// AVX2/FMA present; `p.len() >= 32`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn load32(p: &[u8]) -> __m256i {
     debug_assert!(p.len() >= 32);
     // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment need.
-    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+    _mm256_loadu_si256(p.as_ptr().cast())
 }
 
-/// `sum(q * x)` lanes for 16 signed bytes `q` and 16 floats at `x`.
+/// `sum(q * x)` lanes for 16 signed bytes `q` and the first 16 floats of `x`.
 ///
 /// # Safety
 ///
-/// `x.len() >= 16`.
+/// AVX2/FMA present; `x.len() >= 16`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot16_i8(q: __m128i, x: &[f32]) -> __m256 {
     let f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
     let f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q)));
-    // SAFETY: the caller guarantees 16 floats.
-    let (x0, x1) = unsafe { (load8(x), load8(&x[8..])) };
+    // SAFETY: the caller guarantees 16 floats: [0, 8) and [8, 16).
+    let (x0, x1) = (load8(x), load8(&x[8..]));
     _mm256_fmadd_ps(f1, x1, _mm256_mul_ps(f0, x0))
 }
 
-/// `sum(q * x)` lanes for 32 signed bytes `q` and 32 floats at `x`.
+/// `sum(q * x)` lanes for 32 signed bytes `q` and the first 32 floats of `x`.
 ///
 /// # Safety
 ///
-/// `x.len() >= 32`.
+/// AVX2/FMA present; `x.len() >= 32`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot32_i8(q: __m256i, x: &[f32]) -> __m256 {
     // SAFETY: the caller guarantees 32 floats: [0, 16) and [16, 32).
-    unsafe {
-        let a = dot16_i8(_mm256_castsi256_si128(q), x);
-        let b = dot16_i8(_mm256_extracti128_si256::<1>(q), &x[16..]);
-        _mm256_add_ps(a, b)
-    }
+    let a = dot16_i8(_mm256_castsi256_si128(q), x);
+    let b = dot16_i8(_mm256_extracti128_si256::<1>(q), &x[16..]);
+    _mm256_add_ps(a, b)
 }
 
-/// (`sum(q * x)`, `sum(x)`) lanes for 32 unsigned bytes `q` and 32 floats at `x`.
+/// (`sum(q * x)`, `sum(x)`) lanes for 32 unsigned bytes `q` and the first 32 floats of `x`.
 ///
 /// # Safety
 ///
-/// `x.len() >= 32`.
+/// AVX2/FMA present; `x.len() >= 32`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_sum32_u8(q: __m256i, x: &[f32]) -> (__m256, __m256) {
@@ -83,7 +85,7 @@ unsafe fn dot_sum32_u8(q: __m256i, x: &[f32]) -> (__m256, __m256) {
     let f2 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
     let f3 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)));
     // SAFETY: the caller guarantees 32 floats.
-    let (x0, x1, x2, x3) = unsafe { (load8(x), load8(&x[8..]), load8(&x[16..]), load8(&x[24..])) };
+    let (x0, x1, x2, x3) = (load8(x), load8(&x[8..]), load8(&x[16..]), load8(&x[24..]));
     let d01 = _mm256_fmadd_ps(f1, x1, _mm256_mul_ps(f0, x0));
     let d23 = _mm256_fmadd_ps(f3, x3, _mm256_mul_ps(f2, x2));
     let s = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
@@ -94,7 +96,7 @@ unsafe fn dot_sum32_u8(q: __m256i, x: &[f32]) -> (__m256, __m256) {
 ///
 /// # Safety
 ///
-/// `row.len() == 4 * x.len()`.
+/// AVX2/FMA present (lengths are only used through bounds-checked slices).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_f32_bytes(row: &[u8], x: &[f32]) -> f32 {
     let mut buf = [0.0f32; 64];
@@ -113,23 +115,27 @@ pub(super) unsafe fn dot_f32_bytes(row: &[u8], x: &[f32]) -> f32 {
 ///
 /// # Safety
 ///
-/// `row.len() == 34 * x.len() / 32` and `x.len() % 32 == 0`.
+/// AVX2/FMA present (blocks and `x` chunks are taken with `chunks_exact`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
         let d = _mm256_set1_ps(f16_at(b));
         // SAFETY: the block has 34 bytes, so [2, 34) holds the 32 quants; `xb` has 32 floats.
-        let s = unsafe { dot32_i8(load32(&b[2..]), xb) };
+        let s = dot32_i8(load32(&b[2..]), xb);
         acc = _mm256_fmadd_ps(d, s, acc);
     }
     hsum(acc)
 }
 
 /// Expands the 32 bits of `bits` to 32 bytes, 0xFF where the bit is set (bit `i` → byte `i`).
+///
+/// # Safety
+///
+/// AVX2/FMA present.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn bits_to_bytes(bits: u32) -> __m256i {
+unsafe fn bits_to_bytes(bits: u32) -> __m256i {
     let v = _mm256_set1_epi32(bits as i32);
     // Byte i takes byte i / 8 of `bits` (shuffles index within each 128-bit lane).
     let pick = _mm256_setr_epi8(
@@ -145,7 +151,7 @@ fn bits_to_bytes(bits: u32) -> __m256i {
 ///
 /// # Safety
 ///
-/// `row.len() == 22 * x.len() / 32` and `x.len() % 32 == 0`.
+/// AVX2/FMA present (blocks and `x` chunks are taken with `chunks_exact`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
     let m4 = _mm_set1_epi8(0x0F);
@@ -156,14 +162,14 @@ pub(super) unsafe fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
         let d = _mm256_set1_ps(f16_at(b));
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
         // SAFETY: the block has 22 bytes, so [6, 22) holds the 16 nibble bytes.
-        let qs = unsafe { load16(&b[6..]) };
+        let qs = load16(&b[6..]);
         let lo = _mm_and_si128(qs, m4);
         let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), m4);
         let nib = _mm256_set_m128i(hi, lo);
         let high = _mm256_and_si256(bits_to_bytes(qh), bit4);
         let q = _mm256_sub_epi8(_mm256_or_si256(nib, high), off);
         // SAFETY: `xb` has 32 floats.
-        let s = unsafe { dot32_i8(q, xb) };
+        let s = dot32_i8(q, xb);
         acc = _mm256_fmadd_ps(d, s, acc);
     }
     hsum(acc)
@@ -173,7 +179,7 @@ pub(super) unsafe fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
 ///
 /// # Safety
 ///
-/// `row.len() == 144 * x.len() / 256` and `x.len() % 256 == 0`.
+/// AVX2/FMA present (blocks and `x` chunks are taken with `chunks_exact`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
@@ -185,16 +191,12 @@ pub(super) unsafe fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
         let qs = &b[16..144];
         for j in 0..4 {
             // SAFETY: `qs` has 128 bytes, so [32j, 32j + 32) is in bounds for j < 4.
-            let v = unsafe { load32(&qs[32 * j..]) };
+            let v = load32(&qs[32 * j..]);
             let lo = _mm256_and_si256(v, m4);
             let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
             // SAFETY: `xb` has 256 floats, so [64j, 64j + 64) is in bounds for j < 4.
-            let ((dl, sl), (dh, sh)) = unsafe {
-                (
-                    dot_sum32_u8(lo, &xb[64 * j..]),
-                    dot_sum32_u8(hi, &xb[64 * j + 32..]),
-                )
-            };
+            let (dl, sl) = dot_sum32_u8(lo, &xb[64 * j..]);
+            let (dh, sh) = dot_sum32_u8(hi, &xb[64 * j + 32..]);
             let (i, k) = (2 * j, 2 * j + 1);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[i] as f32), dl, acc);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[k] as f32), dh, acc);
@@ -205,16 +207,28 @@ pub(super) unsafe fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
     hsum(acc) - hsum(acc_min)
 }
 
+/// Six-bit Q6_K quants minus 32, as bytes: low nibbles `ql` (already shifted into the low
+/// four bits, other bits arbitrary) and high pairs `qh` (already shifted into bits 0..2).
+///
+/// # Safety
+///
+/// AVX2/FMA present.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn q6_bytes(ql: __m256i, qh: __m256i) -> __m256i {
+    let low = _mm256_and_si256(ql, _mm256_set1_epi8(0x0F));
+    // The pair is masked before the 16-bit shift, so no bits cross into the next byte.
+    let high = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)));
+    _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32))
+}
+
 /// Q6_K row (210-byte blocks: 128 low-nibble bytes, 64 high-bit bytes, 16 i8 scales, `d`).
 ///
 /// # Safety
 ///
-/// `row.len() == 210 * x.len() / 256` and `x.len() % 256 == 0`.
+/// AVX2/FMA present (blocks and `x` chunks are taken with `chunks_exact`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_q6_k(row: &[u8], x: &[f32]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m3 = _mm256_set1_epi8(0x03);
-    let off = _mm256_set1_epi8(32);
     let mut acc = [_mm256_setzero_ps(); 2];
     for (b, xb) in row.chunks_exact(210).zip(x.chunks_exact(256)) {
         let d = f16_at(&b[208..]);
@@ -222,38 +236,23 @@ pub(super) unsafe fn dot_q6_k(row: &[u8], x: &[f32]) -> f32 {
         for h in 0..2 {
             // SAFETY: the block has 210 bytes: ql [64h, 64h + 64) and qh [128 + 32h,
             // 160 + 32h) are in bounds for h < 2.
-            let (ql0, ql1, qh) = unsafe {
-                (
-                    load32(&b[64 * h..]),
-                    load32(&b[64 * h + 32..]),
-                    load32(&b[128 + 32 * h..]),
-                )
-            };
-            // Two-bit fields are masked before shifting, so no bits cross byte lanes.
-            let hb = |shift: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(shift, m3));
+            let (ql0, ql1, qh) = (
+                load32(&b[64 * h..]),
+                load32(&b[64 * h + 32..]),
+                load32(&b[128 + 32 * h..]),
+            );
             let q = [
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), hb(qh)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4), hb(_mm256_srli_epi16::<2>(qh))),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                    hb(_mm256_srli_epi16::<4>(qh)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                    hb(_mm256_srli_epi16::<6>(qh)),
-                ),
+                q6_bytes(ql0, qh),
+                q6_bytes(ql1, _mm256_srli_epi16::<2>(qh)),
+                q6_bytes(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
+                q6_bytes(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
             ];
             for (s, qv) in q.into_iter().enumerate() {
-                let qv = _mm256_sub_epi8(qv, off);
                 let g = 8 * h + 2 * s;
                 let xs = &xb[128 * h + 32 * s..];
                 // SAFETY: `xs` starts at most 224 into the 256 floats of `xb`, leaving 32.
-                let (lo, hi) = unsafe {
-                    (
-                        dot16_i8(_mm256_castsi256_si128(qv), xs),
-                        dot16_i8(_mm256_extracti128_si256::<1>(qv), &xs[16..]),
-                    )
-                };
+                let lo = dot16_i8(_mm256_castsi256_si128(qv), xs);
+                let hi = dot16_i8(_mm256_extracti128_si256::<1>(qv), &xs[16..]);
                 let (sa, sb) = (scales[g] as i8 as f32, scales[g + 1] as i8 as f32);
                 acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(d * sa), lo, acc[0]);
                 acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(d * sb), hi, acc[1]);
