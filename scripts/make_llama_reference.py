@@ -226,7 +226,7 @@ def long_python_module(n_funcs: int) -> str:
 
 LONG_PROMPTS: list[tuple[str, str]] = [
     ("long_chronicle", long_chronicle(40)),
-    ("long_python_module", long_python_module(48)),
+    ("long_python_module", long_python_module(27)),
 ]
 
 
@@ -246,6 +246,25 @@ def sha256_file(path: str) -> str:
 def f32(x: float) -> float:
     """Shortest decimal that round-trips the float32 value."""
     return float(str(np.float32(x)))
+
+
+def disable_extra_buffer_types() -> None:
+    """Load weights without llama.cpp's "extra" CPU buffer types (AMX / repacked).
+
+    With them, ggml swaps in AMX tile kernels (which crash in VMs that do not grant
+    AMX state, as on the machine that made the fixture) or repacked Q4_K/Q4_0
+    layouts whose numerics differ per CPU. Plain ggml CPU kernels make the
+    reference the same on every x86 machine. The high-level Llama class has no
+    argument for this, so wrap the function it takes its model parameters from.
+    """
+    original = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    llama_cpp.llama_cpp.llama_model_default_params = params
 
 
 def load(model_path: str, n_batch: int, n_threads: int, logits_all: bool = True) -> llama_cpp.Llama:
@@ -310,6 +329,7 @@ def measure_noise(model_path: str, long_cases: list[dict], main_rows: dict) -> t
         ("n_batch=2048 n_threads=2", 2048, 2, True),
         ("n_batch=2048 n_threads=1", 2048, 1, True),
         ("n_batch=512 n_threads=2 logits_all=False", 512, 2, False),
+        ("n_batch=1 n_threads=2 (prompt fed token by token)", 1, 2, True),
     ]
     details = []
     worst = 0.0
@@ -342,6 +362,7 @@ def main() -> int:
         return 1
 
     print(f"llama-cpp-python {llama_cpp.__version__}; model {args.model}")
+    disable_extra_buffer_types()
     model_sha = sha256_file(args.model)
     llm = load(args.model, N_BATCH, N_THREADS)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -402,6 +423,7 @@ def main() -> int:
         "n_ubatch": N_BATCH,
         "n_threads": N_THREADS,
         "logits_all": True,
+        "use_extra_bufts": False,
         "n_generate": N_GEN,
         "eos_ids": eos_ids,
         "system_info": llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").strip(),
@@ -414,8 +436,10 @@ def main() -> int:
             "logit[top1] - logit[top2] of the logits that chose generated[i]; top10 = the 10 "
             "highest (id, logit) at the last prompt position (the logits that chose "
             "generated[0]), high to low. Logits are float32 written as shortest round-trip "
-            "decimals. reference_noise = max |logit difference| at the last prompt position of "
-            "the long prompts when llama.cpp is re-run with n_batch(=n_ubatch) 512/2048, "
+            "decimals. Weights loaded with use_extra_bufts=False (no AMX/repacked kernels; plain "
+            "ggml CPU kernels); llama.cpp's default full-size SWA KV cache (the 512-token window "
+            "is applied by the mask). reference_noise = max |logit difference| at the last prompt position of "
+            "the long prompts when llama.cpp is re-run with n_batch(=n_ubatch) 1/512/2048, "
             "n_threads 1/2, logits_all True/False (see reference_noise_detail)."
         ),
         "reference_noise": noise,

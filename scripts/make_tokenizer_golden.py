@@ -307,6 +307,16 @@ LONG_WORDS = [
 ]
 
 
+def repeats():
+    """Runs of one character or pair: equal-score merges, where llama.cpp's tie-break
+    (leftmost pair first) decides the result."""
+    out = []
+    for unit in ["a", "e", "0", "1", ".", "!", "-", "=", "*", "ー", "哈", "ab", "ha", "123", "lol", "<>", "▁a"]:
+        for n in (2, 3, 4, 5, 7, 9, 16, 33):
+            out.append(unit * n)
+    return out
+
+
 def whitespace_strings(rng):
     out = []
     for n in range(1, 21):
@@ -444,6 +454,7 @@ def build_corpus():
         ("special", SPECIAL),
         ("byte-fallback", BYTE_FALLBACK),
         ("long-words", LONG_WORDS),
+        ("repeats", repeats()),
         ("random", random_strings(rng)),
         ("special-mix", special_mixtures(rng)),
         ("long-text", long_texts(rng)),

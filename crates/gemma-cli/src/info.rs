@@ -30,7 +30,12 @@ pub fn info(a: InfoArgs) -> Result<()> {
     }
     let file = m.model.file();
     println!("file: {}", m.path.display());
-    println!("GGUF version {}, {} bytes, alignment {}", file.version(), file.file_size(), file.alignment());
+    println!(
+        "GGUF version {}, {} bytes, alignment {}",
+        file.version(),
+        file.file_size(),
+        file.alignment()
+    );
     println!("kernels: {}", gemma_kernels::kernel_level());
     println!("\nmetadata:");
     for (k, v) in file.metadata() {
@@ -44,17 +49,31 @@ pub fn info(a: InfoArgs) -> Result<()> {
     }
     println!("\ntensors: {}", file.tensors().len());
     for (ty, (n, bytes)) in &by_type {
-        println!("  {ty:<7} {n:>4} tensors {:>10.2} MiB", *bytes as f64 / (1 << 20) as f64);
+        println!(
+            "  {ty:<7} {n:>4} tensors {:>10.2} MiB",
+            *bytes as f64 / (1 << 20) as f64
+        );
     }
     if a.tensors {
         for t in file.tensors() {
-            println!("  {:<32} {:<7} {:?} {} bytes", t.name, t.dtype.name(), t.dims, t.n_bytes);
+            println!(
+                "  {:<32} {:<7} {:?} {} bytes",
+                t.name,
+                t.dtype.name(),
+                t.dims,
+                t.n_bytes
+            );
         }
     }
     println!("\nresolved configuration:");
     println!("{}", serde_json::to_string_pretty(cfg)?);
     println!("query scale: {}", cfg.query_scale());
-    println!("vocabulary: {} tokens (bos {:?}, eos {:?})", m.tokenizer.vocab_size(), m.tokenizer.bos(), m.tokenizer.eos());
+    println!(
+        "vocabulary: {} tokens (bos {:?}, eos {:?})",
+        m.tokenizer.vocab_size(),
+        m.tokenizer.bos(),
+        m.tokenizer.eos()
+    );
     let ctx = cfg.default_ctx();
     println!(
         "default context: {ctx} tokens, KV cache {:.1} MiB at full context",

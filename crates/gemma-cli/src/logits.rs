@@ -58,18 +58,32 @@ pub fn logits(a: LogitsArgs) -> Result<()> {
     if tokens.is_empty() {
         bail!("no tokens to evaluate");
     }
-    let ctx = a.ctx.unwrap_or_else(|| m.config().default_ctx().max(tokens.len()));
+    let ctx = a
+        .ctx
+        .unwrap_or_else(|| m.config().default_ctx().max(tokens.len()));
     let mut session = m.new_session(Some(ctx), a.threads)?;
-    let logits = session.eval(&tokens, Logits::Last).context("evaluating the tokens")?;
+    let logits = session
+        .eval(&tokens, Logits::Last)
+        .context("evaluating the tokens")?;
     let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
     let k = a.top.min(idx.len());
-    let by = |x: &u32, y: &u32| logits[*y as usize].total_cmp(&logits[*x as usize]).then(x.cmp(y));
+    let by = |x: &u32, y: &u32| {
+        logits[*y as usize]
+            .total_cmp(&logits[*x as usize])
+            .then(x.cmp(y))
+    };
     if k > 0 && k < idx.len() {
         idx.select_nth_unstable_by(k - 1, by);
     }
     idx.truncate(k);
     idx.sort_by(by);
-    let top: Vec<Top> = idx.iter().map(|&id| Top { id, logit: logits[id as usize] }).collect();
+    let top: Vec<Top> = idx
+        .iter()
+        .map(|&id| Top {
+            id,
+            logit: logits[id as usize],
+        })
+        .collect();
     if a.json {
         println!("{}", serde_json::to_string(&Report { tokens, top })?);
     } else {

@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 
 fn gemma(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gemma"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn gemma");
     let mut input = child.stdin.take().unwrap();
     if let Some(s) = stdin {
@@ -19,7 +22,10 @@ fn gemma(args: &[&str], stdin: Option<&str>) -> Output {
 
 fn ok(args: &[&str], stdin: Option<&str>) -> (String, String) {
     let out = gemma(args, stdin);
-    let (so, se) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert!(out.status.success(), "gemma {args:?} failed: {se}");
     (so, se)
 }
@@ -33,22 +39,58 @@ fn model() -> String {
 fn run_streams_only_generated_text_and_reads_stdin() {
     let m = model();
     let prompt = "The capital of France is";
-    let base = ["run", "--model", &m, "--temp", "0", "-n", "8", "--threads", "2"];
+    let base = [
+        "run",
+        "--model",
+        &m,
+        "--temp",
+        "0",
+        "-n",
+        "8",
+        "--threads",
+        "2",
+    ];
     let (arg_out, err) = ok(&[&base[..], &[prompt]].concat(), None);
-    assert!(!arg_out.contains(prompt), "the prompt is not echoed: {arg_out:?}");
+    assert!(
+        !arg_out.contains(prompt),
+        "the prompt is not echoed: {arg_out:?}"
+    );
     assert!(!arg_out.trim().is_empty());
     assert!(err.contains("tokens/s"), "speed on stderr: {err}");
     let (stdin_out, _) = ok(&base, Some(prompt));
-    assert_eq!(arg_out, stdin_out, "argument and stdin prompts give the same greedy text");
+    assert_eq!(
+        arg_out, stdin_out,
+        "argument and stdin prompts give the same greedy text"
+    );
     // A prompt starting with a dash goes after `--`.
-    let (dash, _) = ok(&[&base[..], &["--", "-- a list:\n- one\n- two\n-"]].concat(), None);
+    let (dash, _) = ok(
+        &[&base[..], &["--", "-- a list:\n- one\n- two\n-"]].concat(),
+        None,
+    );
     assert!(!dash.is_empty());
 }
 
 #[test]
 fn seed_makes_sampling_reproducible() {
     let m = model();
-    let args = ["run", "--model", &m, "--temperature", "1.0", "--top-k", "0", "--top-p", "1", "--min-p", "0", "-n", "12", "--seed", "7", "Tell me a story:"];
+    let args = [
+        "run",
+        "--model",
+        &m,
+        "--temperature",
+        "1.0",
+        "--top-k",
+        "0",
+        "--top-p",
+        "1",
+        "--min-p",
+        "0",
+        "-n",
+        "12",
+        "--seed",
+        "7",
+        "Tell me a story:",
+    ];
     let (a, _) = ok(&args, None);
     let (b, _) = ok(&args, None);
     assert_eq!(a, b);
@@ -61,15 +103,30 @@ fn seed_makes_sampling_reproducible() {
 #[test]
 fn tokenize_json_and_bos_handling() {
     let m = model();
-    let (out, _) = ok(&["tokenize", "--model", &m, "--json", "The capital of France is"], None);
+    let (out, _) = ok(
+        &[
+            "tokenize",
+            "--model",
+            &m,
+            "--json",
+            "The capital of France is",
+        ],
+        None,
+    );
     let ids: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
     // Reference: llama.cpp's tokenization of the same text (BOS = 2).
     assert_eq!(ids, vec![2, 818, 5279, 529, 7001, 563]);
-    let (out, _) = ok(&["tokenize", "--model", &m, "--json", "--no-bos"], Some("The capital of France is"));
+    let (out, _) = ok(
+        &["tokenize", "--model", &m, "--json", "--no-bos"],
+        Some("The capital of France is"),
+    );
     let ids: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(ids, vec![818, 5279, 529, 7001, 563]);
     // Special tokens written in the text are parsed as such.
-    let (out, _) = ok(&["tokenize", "--model", &m, "--json", "<start_of_turn>user"], None);
+    let (out, _) = ok(
+        &["tokenize", "--model", &m, "--json", "<start_of_turn>user"],
+        None,
+    );
     let ids: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(ids.len(), 3, "{ids:?}");
 }
@@ -77,23 +134,62 @@ fn tokenize_json_and_bos_handling() {
 #[test]
 fn logits_json_shape_and_order() {
     let m = model();
-    let (out, _) = ok(&["logits", "--model", &m, "--tokens", "2,818,5279", "--top", "5", "--json"], None);
+    let (out, _) = ok(
+        &[
+            "logits",
+            "--model",
+            &m,
+            "--tokens",
+            "2,818,5279",
+            "--top",
+            "5",
+            "--json",
+        ],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["tokens"], serde_json::json!([2, 818, 5279]), "ids used exactly as given");
+    assert_eq!(
+        v["tokens"],
+        serde_json::json!([2, 818, 5279]),
+        "ids used exactly as given"
+    );
     let top = v["top"].as_array().unwrap();
     assert_eq!(top.len(), 5);
     let logits: Vec<f64> = top.iter().map(|t| t["logit"].as_f64().unwrap()).collect();
-    assert!(logits.windows(2).all(|w| w[0] >= w[1]), "sorted high to low: {logits:?}");
+    assert!(
+        logits.windows(2).all(|w| w[0] >= w[1]),
+        "sorted high to low: {logits:?}"
+    );
     assert!(top.iter().all(|t| t["id"].as_u64().is_some()));
-    let (out, _) = ok(&["logits", "--model", &m, "--prompt", "The capital of France is", "--json", "--top", "1"], None);
+    let (out, _) = ok(
+        &[
+            "logits",
+            "--model",
+            &m,
+            "--prompt",
+            "The capital of France is",
+            "--json",
+            "--top",
+            "1",
+        ],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["tokens"], serde_json::json!([2, 818, 5279, 529, 7001, 563]));
+    assert_eq!(
+        v["tokens"],
+        serde_json::json!([2, 818, 5279, 529, 7001, 563])
+    );
 }
 
 #[test]
 fn full_context_ends_with_a_message_not_a_crash() {
     let m = model();
-    let (out, err) = ok(&["run", "--model", &m, "--temp", "0", "--ctx", "10", "-n", "50", "Hello"], None);
+    let (out, err) = ok(
+        &[
+            "run", "--model", &m, "--temp", "0", "--ctx", "10", "-n", "50", "Hello",
+        ],
+        None,
+    );
     assert!(err.contains("context is full"), "{err}");
     assert!(!out.is_empty());
 }

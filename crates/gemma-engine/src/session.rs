@@ -106,7 +106,9 @@ impl Session {
         }
         let threads = threads.unwrap_or_else(default_threads);
         if threads == 0 {
-            return Err(EngineError::Invalid("thread count must be at least 1".into()));
+            return Err(EngineError::Invalid(
+                "thread count must be at least 1".into(),
+            ));
         }
         let cache = model.model.new_cache(ctx);
         Ok(Session {
@@ -143,7 +145,10 @@ impl Session {
 
     /// Evaluate `tokens` after what the session holds; returns logits as `want` asks.
     pub fn eval(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, EngineError> {
-        Ok(self.model.model.forward(tokens, &mut self.cache, want, self.threads)?)
+        Ok(self
+            .model
+            .model
+            .forward(tokens, &mut self.cache, want, self.threads)?)
     }
 
     /// Evaluate `prompt`, then sample up to `opts.max_tokens` tokens, calling `on_token` with each

@@ -12,13 +12,19 @@ fn model() -> Arc<LoadedModel> {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn batched_prompt_matches_incremental_decoding() {
     let m = model();
-    let ids = m.tokenize("Once upon a time, in a village by the sea, there lived an old fisherman who", true);
+    let ids = m.tokenize(
+        "Once upon a time, in a village by the sea, there lived an old fisherman who",
+        true,
+    );
     assert!(ids.len() > 16);
     let vocab = m.config().vocab_size;
     let mut batched = m.new_session(Some(128), Some(2)).unwrap();
@@ -28,7 +34,10 @@ fn batched_prompt_matches_incremental_decoding() {
     for (i, &t) in ids.iter().enumerate() {
         let l = step.eval(&[t], Logits::Last).unwrap();
         let d = max_abs_diff(&l, &all[i * vocab..(i + 1) * vocab]);
-        assert!(d < 2e-2, "position {i}: batched and incremental logits differ by {d}");
+        assert!(
+            d < 2e-2,
+            "position {i}: batched and incremental logits differ by {d}"
+        );
     }
     // Splitting the prompt in two batches gives the same last logits too.
     let mut split = m.new_session(Some(128), Some(2)).unwrap();
@@ -48,10 +57,16 @@ fn generation_stops_cleanly_at_a_full_context() {
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
     };
-    let sum = s.generate(&ids, &opts, |_| ControlFlow::Continue(())).unwrap();
+    let sum = s
+        .generate(&ids, &opts, |_| ControlFlow::Continue(()))
+        .unwrap();
     assert_eq!(sum.stop, StopReason::ContextFull);
     assert_eq!(s.position(), s.ctx());
-    assert_eq!(sum.tokens.len(), 4, "3 free positions are filled and one more token is sampled");
+    assert_eq!(
+        sum.tokens.len(),
+        4,
+        "3 free positions are filled and one more token is sampled"
+    );
     // Evaluating past the end is an error, not a crash, and leaves the cache intact.
     assert!(s.eval(&[2], Logits::Last).is_err());
     assert_eq!(s.position(), s.ctx());
@@ -63,7 +78,9 @@ fn prompt_longer_than_context_is_a_clear_error() {
     let ids = m.tokenize("one two three four five six seven eight", true);
     let mut s = m.new_session(Some(4), Some(1)).unwrap();
     let err = s
-        .generate(&ids, &GenerateOptions::default(), |_| ControlFlow::Continue(()))
+        .generate(&ids, &GenerateOptions::default(), |_| {
+            ControlFlow::Continue(())
+        })
         .unwrap_err()
         .to_string();
     assert!(err.contains("raise --ctx"), "{err}");
@@ -84,7 +101,9 @@ fn same_seed_same_text_and_callback_can_stop() {
     };
     let run = |opts: &GenerateOptions| {
         let mut s = m.new_session(Some(64), Some(2)).unwrap();
-        s.generate(&ids, opts, |_| ControlFlow::Continue(())).unwrap().tokens
+        s.generate(&ids, opts, |_| ControlFlow::Continue(()))
+            .unwrap()
+            .tokens
     };
     let a = run(&opts);
     assert_eq!(a, run(&opts));

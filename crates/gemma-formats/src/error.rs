@@ -23,7 +23,7 @@ pub enum GgufError {
     },
 
     /// The first four bytes are not `GGUF`.
-    #[error("{}: not a GGUF file: expected magic \"GGUF\" at offset 0, found {found:02x?}", show(.path))]
+    #[error("{}: not a GGUF file: expected magic \"GGUF\" at offset 0, found \"{}\" (bytes {found:02x?})", show(.path), .found.escape_ascii())]
     BadMagic {
         /// The file, when known.
         path: Option<PathBuf>,
@@ -58,7 +58,7 @@ pub enum GgufError {
     /// A length or count read from the file cannot possibly fit in the rest of the file.
     ///
     /// Checked before anything of that length is allocated.
-    #[error("{}: {what} at offset {offset} is {count}, but items take at least {min_item_bytes} byte(s) each and only {remaining} bytes remain", show(.path))]
+    #[error("{}: {what} at offset {offset} is {count}, but items take at least {min_item_bytes} byte(s) each and only {remaining} bytes remain (truncated or corrupt file)", show(.path))]
     CountTooLarge {
         /// The file, when known.
         path: Option<PathBuf>,

@@ -137,27 +137,28 @@ impl ModelConfig {
                 "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
                 _ => rope_theta,
             });
-        let rope_scaling_factor = match file.get_str(&arch_key(&arch_name, arch::ROPE_SCALING_TYPE))? {
-            None | Some("none") => 1.0,
-            Some("linear") => {
-                let f = opt_f32(arch::ROPE_SCALING_FACTOR)?.unwrap_or(1.0);
-                if !(f.is_finite() && f > 0.0) {
-                    return Err(ModelError::BadValue {
-                        key: arch_key(&arch_name, arch::ROPE_SCALING_FACTOR),
-                        value: f.to_string(),
-                        expected: "a positive factor".into(),
-                    });
+        let rope_scaling_factor =
+            match file.get_str(&arch_key(&arch_name, arch::ROPE_SCALING_TYPE))? {
+                None | Some("none") => 1.0,
+                Some("linear") => {
+                    let f = opt_f32(arch::ROPE_SCALING_FACTOR)?.unwrap_or(1.0);
+                    if !(f.is_finite() && f > 0.0) {
+                        return Err(ModelError::BadValue {
+                            key: arch_key(&arch_name, arch::ROPE_SCALING_FACTOR),
+                            value: f.to_string(),
+                            expected: "a positive factor".into(),
+                        });
+                    }
+                    f
                 }
-                f
-            }
-            Some(other) => {
-                return Err(ModelError::BadValue {
-                    key: arch_key(&arch_name, arch::ROPE_SCALING_TYPE),
-                    value: other.into(),
-                    expected: "`linear` or `none` (Gemma uses linear RoPE scaling)".into(),
-                })
-            }
-        };
+                Some(other) => {
+                    return Err(ModelError::BadValue {
+                        key: arch_key(&arch_name, arch::ROPE_SCALING_TYPE),
+                        value: other.into(),
+                        expected: "`linear` or `none` (Gemma uses linear RoPE scaling)".into(),
+                    })
+                }
+            };
         let sliding_window = match arch_name.as_str() {
             "gemma" => None,
             _ => file

@@ -33,7 +33,9 @@ pub enum ModelError {
     #[error("tensor `{0}` is missing from the model file")]
     MissingTensor(String),
     /// A tensor has the wrong shape.
-    #[error("tensor `{name}` has shape {got:?}, expected {expected:?} (GGML order: row length first)")]
+    #[error(
+        "tensor `{name}` has shape {got:?}, expected {expected:?} (GGML order: row length first)"
+    )]
     BadShape {
         /// Tensor name.
         name: String,

@@ -50,7 +50,13 @@ impl Model {
         }
         let file = &*self.file;
         let w = &self.weights;
-        let (d, hd, qd, kvd, ff) = (cfg.hidden_size, cfg.head_dim, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
+        let (d, hd, qd, kvd, ff) = (
+            cfg.hidden_size,
+            cfg.head_dim,
+            cfg.q_dim(),
+            cfg.kv_dim(),
+            cfg.intermediate_size,
+        );
         let pos0 = cache.len();
         let eps = cfg.rms_norm_eps;
 

@@ -37,7 +37,11 @@ impl Model {
     pub fn from_gguf(file: Arc<GgufFile>) -> Result<Model, ModelError> {
         let config = ModelConfig::from_gguf(&file)?;
         let weights = Weights::from_gguf(&file, &config)?;
-        Ok(Model { config, weights, file })
+        Ok(Model {
+            config,
+            weights,
+            file,
+        })
     }
 
     /// The file the weights live in.

@@ -13,9 +13,26 @@ const ROW_TILE: usize = 16;
 ///
 /// One token uses fused dot products straight from the stored blocks; several tokens
 /// dequantize a tile of rows once and reuse it for every token.
-pub fn matmul(file: &GgufFile, w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32], threads: usize) {
-    assert_eq!(x.len(), n_tok * w.cols, "activation shape for {}", w.info.name);
-    assert_eq!(out.len(), n_tok * w.rows, "output shape for {}", w.info.name);
+pub fn matmul(
+    file: &GgufFile,
+    w: &QMatrix,
+    x: &[f32],
+    n_tok: usize,
+    out: &mut [f32],
+    threads: usize,
+) {
+    assert_eq!(
+        x.len(),
+        n_tok * w.cols,
+        "activation shape for {}",
+        w.info.name
+    );
+    assert_eq!(
+        out.len(),
+        n_tok * w.rows,
+        "output shape for {}",
+        w.info.name
+    );
     let data = file.tensor_data(&w.info);
     let (dtype, rb, cols, rows) = (w.dtype(), w.row_bytes, w.cols, w.rows);
     if n_tok == 1 {
@@ -35,7 +52,11 @@ pub fn matmul(file: &GgufFile, w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [
             let tr = ROW_TILE.min(range.end - r0);
             for k in 0..tr {
                 let r = r0 + k;
-                dequantize_row(dtype, &data[r * rb..(r + 1) * rb], &mut tile[k * cols..(k + 1) * cols]);
+                dequantize_row(
+                    dtype,
+                    &data[r * rb..(r + 1) * rb],
+                    &mut tile[k * cols..(k + 1) * cols],
+                );
             }
             for t in 0..n_tok {
                 let xt = &x[t * cols..(t + 1) * cols];
@@ -51,7 +72,8 @@ pub fn matmul(file: &GgufFile, w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [
     for (range, local) in parts {
         let n = range.len();
         for t in 0..n_tok {
-            out[t * rows + range.start..t * rows + range.end].copy_from_slice(&local[t * n..(t + 1) * n]);
+            out[t * rows + range.start..t * rows + range.end]
+                .copy_from_slice(&local[t * n..(t + 1) * n]);
         }
     }
 }
@@ -59,5 +81,9 @@ pub fn matmul(file: &GgufFile, w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [
 /// Copy row `id` of a stored matrix (an embedding) into `out` as f32.
 pub fn row(file: &GgufFile, w: &QMatrix, id: usize, out: &mut [f32]) {
     let data = file.tensor_data(&w.info);
-    dequantize_row(w.dtype(), &data[id * w.row_bytes..(id + 1) * w.row_bytes], out);
+    dequantize_row(
+        w.dtype(),
+        &data[id * w.row_bytes..(id + 1) * w.row_bytes],
+        out,
+    );
 }

@@ -25,7 +25,7 @@ pub fn for_units<F>(out: &mut [f32], unit_len: usize, threads: usize, f: F)
 where
     F: Fn(Range<usize>, &mut [f32]) + Sync,
 {
-    let n_units = if unit_len == 0 { 0 } else { out.len() / unit_len };
+    let n_units = out.len().checked_div(unit_len).unwrap_or(0);
     let ranges = split(n_units, threads);
     if ranges.len() <= 1 {
         f(0..n_units, out);

@@ -20,17 +20,30 @@ fn default_model_config_resolves_as_published() {
     assert_eq!(cfg.hidden_size, 640);
     assert_eq!(cfg.intermediate_size, 2048);
     assert_eq!(cfg.num_hidden_layers, 18);
-    assert_eq!((cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim), (4, 1, 256));
+    assert_eq!(
+        (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim
+        ),
+        (4, 1, 256)
+    );
     assert_eq!(cfg.sliding_window, Some(512));
     assert_eq!(cfg.rope_theta, 1_000_000.0);
     assert_eq!(cfg.rope_local_base_freq, 10_000.0);
     assert_eq!(cfg.query_scale(), 1.0 / 16.0);
     assert_eq!(cfg.attn_logit_softcapping, None);
     assert_eq!(cfg.final_logit_softcapping, None);
-    let global: Vec<usize> = (0..18).filter(|&i| cfg.layers[i].sliding_window.is_none()).collect();
+    let global: Vec<usize> = (0..18)
+        .filter(|&i| cfg.layers[i].sliding_window.is_none())
+        .collect();
     assert_eq!(global, vec![5, 11, 17]);
     for (i, l) in cfg.layers.iter().enumerate() {
-        let want = if global.contains(&i) { 1_000_000.0 } else { 10_000.0 };
+        let want = if global.contains(&i) {
+            1_000_000.0
+        } else {
+            10_000.0
+        };
         assert_eq!(l.rope_theta, want, "layer {i}");
         assert_eq!(l.rope_scaling_factor, 1.0);
     }
@@ -40,7 +53,10 @@ fn default_model_config_resolves_as_published() {
 fn default_model_binds_tied_output_and_all_norms() {
     let model = Model::from_gguf(Arc::new(model_file())).unwrap();
     let w = &model.weights;
-    assert_eq!(w.output.info.name, "token_embd.weight", "Gemma ties the output projection");
+    assert_eq!(
+        w.output.info.name, "token_embd.weight",
+        "Gemma ties the output projection"
+    );
     assert_eq!(w.layers.len(), 18);
     for l in &w.layers {
         assert!(l.q_norm.is_some() && l.k_norm.is_some());

@@ -126,7 +126,13 @@ impl Sampler {
         }
         let c = &mut self.cands;
         c.clear();
-        c.extend(logits.iter().enumerate().filter(|(_, v)| !v.is_nan()).map(|(i, &v)| (i as u32, v)));
+        c.extend(
+            logits
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_nan())
+                .map(|(i, &v)| (i as u32, v)),
+        );
         if c.is_empty() {
             return 0;
         }
@@ -165,7 +171,10 @@ impl Sampler {
         c.truncate(keep);
         // Temperature, then a draw.
         let inv_t = 1.0 / cfg.temperature;
-        let weights: Vec<f64> = c.iter().map(|&(_, v)| (((v - max) * inv_t) as f64).exp()).collect();
+        let weights: Vec<f64> = c
+            .iter()
+            .map(|&(_, v)| (((v - max) * inv_t) as f64).exp())
+            .collect();
         let total: f64 = weights.iter().sum();
         let mut u = self.rng.next_f64() * total;
         for (i, w) in weights.iter().enumerate() {

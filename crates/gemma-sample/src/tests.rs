@@ -19,7 +19,10 @@ fn draw(c: SamplerConfig, logits: &[f32], n: usize) -> Vec<u32> {
 
 #[test]
 fn greedy_takes_the_first_maximum() {
-    assert_eq!(draw(SamplerConfig::greedy(), &[0.1, 3.0, 3.0, -1.0], 3), vec![1, 1, 1]);
+    assert_eq!(
+        draw(SamplerConfig::greedy(), &[0.1, 3.0, 3.0, -1.0], 3),
+        vec![1, 1, 1]
+    );
     assert_eq!(argmax(&[]), None);
 }
 

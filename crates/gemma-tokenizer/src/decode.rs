@@ -29,7 +29,7 @@ impl PieceCache {
                 // "▁" back to " ".
                 let mut rest = text.as_str();
                 while let Some(k) = rest.find('\u{2581}') {
-                    bytes.extend_from_slice(rest[..k].as_bytes());
+                    bytes.extend_from_slice(&rest.as_bytes()[..k]);
                     bytes.push(b' ');
                     rest = &rest[k + '\u{2581}'.len_utf8()..];
                 }
@@ -61,7 +61,13 @@ impl PieceCache {
     /// Appends the bytes of `ids` to `out`. With `strip_first_space` (llama.cpp's
     /// `remove_space`, on when the vocabulary adds a space prefix), one leading space is
     /// dropped from the first token's piece.
-    pub(crate) fn decode_into(&self, ids: &[u32], render_special: bool, strip_first_space: bool, out: &mut Vec<u8>) {
+    pub(crate) fn decode_into(
+        &self,
+        ids: &[u32],
+        render_special: bool,
+        strip_first_space: bool,
+        out: &mut Vec<u8>,
+    ) {
         let mut strip = strip_first_space;
         for &id in ids {
             let mut piece = self.piece(id, render_special);

@@ -8,7 +8,10 @@ use crate::vocab::token_type;
 use crate::{TokenizerError, Vocab};
 
 /// Wraps a GGUF reader error with the key and the type we wanted.
-fn bad<E: std::fmt::Display>(k: &'static str, expected: &'static str) -> impl FnOnce(E) -> TokenizerError {
+fn bad<E: std::fmt::Display>(
+    k: &'static str,
+    expected: &'static str,
+) -> impl FnOnce(E) -> TokenizerError {
     move |e| TokenizerError::BadKey {
         key: k,
         expected,
@@ -18,7 +21,12 @@ fn bad<E: std::fmt::Display>(k: &'static str, expected: &'static str) -> impl Fn
 
 /// Reads a special-token id the way llama.cpp does: the key if present and in range, else
 /// the default if that is in range, else none.
-fn special_id(file: &GgufFile, k: &'static str, default: Option<u32>, n: usize) -> Result<Option<u32>, TokenizerError> {
+fn special_id(
+    file: &GgufFile,
+    k: &'static str,
+    default: Option<u32>,
+    n: usize,
+) -> Result<Option<u32>, TokenizerError> {
     let default = default.filter(|&id| (id as usize) < n);
     let given = file.get_u32(k).map_err(bad(k, "uint32"))?;
     Ok(match given {

@@ -129,16 +129,16 @@ impl SpecialMatcher {
         self.nodes[node as usize].rank = rank;
     }
 
-    /// Every occurrence `(rank, start)` of an eligible special token in `text`.
-    fn occurrences(&self, text: &[u8], parse_special: bool) -> Vec<(u32, u32)> {
-        let mut found = Vec::new();
+    /// Calls `f(rank, start)` for every occurrence of an eligible special token in `text`,
+    /// in increasing `start` order.
+    fn for_each_occurrence(&self, text: &[u8], parse_special: bool, mut f: impl FnMut(u32, u32)) {
         for start in 0..text.len() {
             let mut node = self.root[text[start] as usize];
             let mut pos = start + 1;
             while node != NONE {
                 let n = &self.nodes[node as usize];
                 if n.rank != NONE && (parse_special || self.ranked[n.rank as usize].plain) {
-                    found.push((n.rank, start as u32));
+                    f(n.rank, start as u32);
                 }
                 let Some(&b) = text.get(pos) else { break };
                 node = match n.children.binary_search_by_key(&b, |c| c.0) {
@@ -148,7 +148,33 @@ impl SpecialMatcher {
                 pos += 1;
             }
         }
-        found
+    }
+
+    /// Every occurrence of an eligible special token, bucketed by rank (a counting sort):
+    /// `starts[offsets[r]..offsets[r + 1]]` are the ascending start positions of rank `r`.
+    /// Memory is 4 bytes per occurrence; occurrences per byte are bounded by the number of
+    /// special tokens that are prefixes of one another (31 for Gemma's whitespace runs).
+    fn occurrences(&self, text: &[u8], parse_special: bool) -> (Vec<u32>, Vec<u32>) {
+        let mut offsets = vec![0u32; self.ranked.len() + 1];
+        let mut total = 0u32;
+        self.for_each_occurrence(text, parse_special, |rank, _| {
+            offsets[rank as usize + 1] += 1;
+            total += 1;
+        });
+        if total == 0 {
+            return (offsets, Vec::new());
+        }
+        for r in 0..self.ranked.len() {
+            offsets[r + 1] += offsets[r];
+        }
+        let mut fill = offsets.clone();
+        let mut starts = vec![0u32; total as usize];
+        self.for_each_occurrence(text, parse_special, |rank, start| {
+            let slot = &mut fill[rank as usize];
+            starts[*slot as usize] = start;
+            *slot += 1;
+        });
+        (offsets, starts)
     }
 
     /// Splits `text` into raw-text fragments and special tokens, appending to `out`.
@@ -156,17 +182,21 @@ impl SpecialMatcher {
         if text.is_empty() {
             return;
         }
-        let mut found = self.occurrences(text, parse_special);
-        if found.is_empty() {
+        let (offsets, starts) = self.occurrences(text, parse_special);
+        if starts.is_empty() {
             out.push(Fragment::Text(0, text.len()));
             return;
         }
-        found.sort_unstable();
 
         let mut state = vec![FREE; text.len()];
         // (start, rank) of each claimed token.
         let mut claimed: Vec<(usize, u32)> = Vec::new();
-        for &(rank, start) in &found {
+        let by_rank = (0..self.ranked.len() as u32).flat_map(|rank| {
+            let bucket =
+                &starts[offsets[rank as usize] as usize..offsets[rank as usize + 1] as usize];
+            bucket.iter().map(move |&start| (rank, start))
+        });
+        for (rank, start) in by_rank {
             let sp = self.ranked[rank as usize];
             let (start, end) = (start as usize, start as usize + sp.len as usize);
             if state[start..end].iter().any(|&s| s != FREE) {
@@ -197,13 +227,18 @@ impl SpecialMatcher {
         while i < text.len() {
             match state[i] {
                 FREE => {
-                    let run_end = state[i..].iter().position(|&s| s != FREE).map_or(text.len(), |k| i + k);
+                    let run_end = state[i..]
+                        .iter()
+                        .position(|&s| s != FREE)
+                        .map_or(text.len(), |k| i + k);
                     out.push(Fragment::Text(i, run_end));
                     i = run_end;
                 }
                 TAKEN => {
                     // Claimed tokens do not overlap, so the next claim starts here.
-                    let Some(&(start, rank)) = next_claim.next() else { break };
+                    let Some(&(start, rank)) = next_claim.next() else {
+                        break;
+                    };
                     debug_assert_eq!(start, i);
                     let sp = self.ranked[rank as usize];
                     out.push(Fragment::Token(sp.id));
@@ -213,5 +248,4 @@ impl SpecialMatcher {
             }
         }
     }
-
 }

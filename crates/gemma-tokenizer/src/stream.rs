@@ -32,7 +32,8 @@ impl StreamDecoder {
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> String {
         let strip = !self.started && tok.add_space_prefix();
         self.started = true;
-        tok.pieces().decode_into(&[id], self.render_special, strip, &mut self.pending);
+        tok.pieces()
+            .decode_into(&[id], self.render_special, strip, &mut self.pending);
         self.drain(false)
     }
 

@@ -53,12 +53,21 @@ const N: i32 = tt::NORMAL;
 #[test]
 fn higher_score_merges_first() {
     let base = [("a", -5.0, N), ("b", -5.0, N), ("c", -5.0, N)];
-    let t = tok(vocab(true, &[base[0], base[1], base[2], ("ab", -1.0, N), ("bc", -2.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[base[0], base[1], base[2], ("ab", -1.0, N), ("bc", -2.0, N)],
+    ));
     assert_eq!(pieces(&t, "abc", false), ["ab", "c"]);
-    let t = tok(vocab(true, &[base[0], base[1], base[2], ("ab", -2.0, N), ("bc", -1.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[base[0], base[1], base[2], ("ab", -2.0, N), ("bc", -1.0, N)],
+    ));
     assert_eq!(pieces(&t, "abc", false), ["a", "bc"]);
     // A merged pair merges again when the longer piece exists.
-    let t = tok(vocab(true, &[base[0], base[1], base[2], ("ab", -1.0, N), ("abc", -3.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[base[0], base[1], base[2], ("ab", -1.0, N), ("abc", -3.0, N)],
+    ));
     assert_eq!(pieces(&t, "abc", false), ["abc"]);
 }
 
@@ -71,7 +80,10 @@ fn equal_scores_merge_leftmost_first() {
 
 #[test]
 fn spaces_become_u2581_pieces() {
-    let t = tok(vocab(true, &[("a", -5.0, N), ("▁", -5.0, N), ("▁a", -1.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[("a", -5.0, N), ("▁", -5.0, N), ("▁a", -1.0, N)],
+    ));
     assert_eq!(pieces(&t, "a a", false), ["a", "▁a"]);
     assert_eq!(t.decode(&t.encode("a a", false, false), false), "a a");
 }
@@ -97,7 +109,11 @@ fn control_tokens_need_parse_special_user_defined_do_not() {
     let ud = tt::USER_DEFINED;
     let t = tok(vocab(
         true,
-        &[("<start_of_turn>", 0.0, tt::CONTROL), ("<td>", 0.0, ud), ("x", -5.0, N)],
+        &[
+            ("<start_of_turn>", 0.0, tt::CONTROL),
+            ("<td>", 0.0, ud),
+            ("x", -5.0, N),
+        ],
     ));
     let with = pieces(&t, "x<start_of_turn>x<td>", true);
     assert_eq!(with, ["x", "<start_of_turn>", "x", "<td>"]);
@@ -113,12 +129,21 @@ fn control_tokens_need_parse_special_user_defined_do_not() {
 #[test]
 fn longer_special_tokens_are_cut_first() {
     let ud = tt::USER_DEFINED;
-    let t = tok(vocab(true, &[("\n", 0.0, ud), ("\n\n", 0.0, ud), ("a", -5.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[("\n", 0.0, ud), ("\n\n", 0.0, ud), ("a", -5.0, N)],
+    ));
     assert_eq!(pieces(&t, "\n\n\n", false), ["\n\n", "\n"]);
-    assert_eq!(pieces(&t, "a\n\n\n\n\na", false), ["a", "\n\n", "\n\n", "\n", "a"]);
+    assert_eq!(
+        pieces(&t, "a\n\n\n\n\na", false),
+        ["a", "\n\n", "\n\n", "\n", "a"]
+    );
     // llama.cpp cuts "bcd" (longer) out of "abcd" before looking for "ab", even though "ab"
     // starts earlier.
-    let t = tok(vocab(true, &[("ab", 0.0, ud), ("bcd", 0.0, ud), ("a", -5.0, N)]));
+    let t = tok(vocab(
+        true,
+        &[("ab", 0.0, ud), ("bcd", 0.0, ud), ("a", -5.0, N)],
+    ));
     assert_eq!(pieces(&t, "abcd", false), ["a", "bcd"]);
     assert_eq!(pieces(&t, "abab", false), ["ab", "ab"]);
 }
@@ -142,7 +167,10 @@ fn partition_strips_whitespace_around_lstrip_rstrip_tokens() {
             Fragment::Token(id) => format!("#{id}"),
         })
         .collect();
-    assert_eq!(frags, ["a", &format!("#{l}"), "  b  ", &format!("#{r}"), "c"]);
+    assert_eq!(
+        frags,
+        ["a", &format!("#{l}"), "  b  ", &format!("#{r}"), "c"]
+    );
 }
 
 #[test]
@@ -190,7 +218,11 @@ fn add_special_adds_bos_and_eos_as_configured() {
 fn decode_renders_special_tokens_only_on_request() {
     let t = tok(vocab(
         true,
-        &[("▁x", -5.0, N), ("<u>", 0.0, tt::UNUSED), ("<td>", 0.0, tt::USER_DEFINED)],
+        &[
+            ("▁x", -5.0, N),
+            ("<u>", 0.0, tt::UNUSED),
+            ("<td>", 0.0, tt::USER_DEFINED),
+        ],
     ));
     let x = t.token_id("▁x").unwrap();
     let u = t.token_id("<u>").unwrap();
@@ -219,7 +251,11 @@ fn stream_decoder_emits_whole_characters_only() {
     let ids = t.encode("a😀中a", false, false);
     let mut s = StreamDecoder::new(false);
     let chunks: Vec<String> = ids.iter().map(|&id| s.push(&t, id)).collect();
-    let nonempty: Vec<&str> = chunks.iter().map(String::as_str).filter(|c| !c.is_empty()).collect();
+    let nonempty: Vec<&str> = chunks
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(nonempty, ["a", "😀", "中", "a"]);
     assert_eq!(s.flush(), "");
 
@@ -238,7 +274,11 @@ fn stream_decoder_emits_whole_characters_only() {
 fn end_of_generation_set_follows_llama_cpp() {
     let t = tok(vocab(
         true,
-        &[("<end_of_turn>", 0.0, tt::CONTROL), ("</s>", 0.0, tt::USER_DEFINED), ("x", 0.0, N)],
+        &[
+            ("<end_of_turn>", 0.0, tt::CONTROL),
+            ("</s>", 0.0, tt::USER_DEFINED),
+            ("x", 0.0, N),
+        ],
     ));
     let eot = t.token_id("<end_of_turn>").unwrap();
     let s_close = t.token_id("</s>").unwrap();
@@ -255,19 +295,35 @@ fn end_of_generation_set_follows_llama_cpp() {
 fn invalid_vocabularies_are_rejected() {
     let mut v = vocab(false, &[]);
     v.scores.pop();
-    assert!(matches!(Tokenizer::new(v), Err(TokenizerError::LengthMismatch { .. })));
+    assert!(matches!(
+        Tokenizer::new(v),
+        Err(TokenizerError::LengthMismatch { .. })
+    ));
     let mut v = vocab(false, &[]);
     v.types.push(1);
-    assert!(matches!(Tokenizer::new(v), Err(TokenizerError::LengthMismatch { .. })));
+    assert!(matches!(
+        Tokenizer::new(v),
+        Err(TokenizerError::LengthMismatch { .. })
+    ));
     let mut v = vocab(false, &[]);
     v.bos = Some(99);
     assert!(matches!(
         Tokenizer::new(v),
-        Err(TokenizerError::SpecialIdOutOfRange { which: "bos", id: 99, .. })
+        Err(TokenizerError::SpecialIdOutOfRange {
+            which: "bos",
+            id: 99,
+            ..
+        })
     ));
     let v = vocab(false, &[("a", 0.0, N), ("a", 0.0, N)]);
-    assert!(matches!(Tokenizer::new(v), Err(TokenizerError::DuplicateToken { .. })));
-    assert!(matches!(Tokenizer::new(Vocab::default()), Err(TokenizerError::EmptyVocab)));
+    assert!(matches!(
+        Tokenizer::new(v),
+        Err(TokenizerError::DuplicateToken { .. })
+    ));
+    assert!(matches!(
+        Tokenizer::new(Vocab::default()),
+        Err(TokenizerError::EmptyVocab)
+    ));
     // Empty texts are renamed as llama.cpp does, so they neither collide nor match.
     let t = tok(vocab(false, &[("", 0.0, N), ("", 0.0, N)]));
     assert_eq!(t.token_str(4), Some("[EMPTY_4]"));

@@ -92,31 +92,82 @@ pub(crate) struct Model {
 
 /// Texts that llama.cpp treats as end-of-turn when no EOT id is given.
 const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
 ];
 const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
 const FIM_PRE_TEXTS: &[&str] = &[
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-    "<|code_prefix|>", "<|prefix|>",
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<｜fim▁begin｜>",
+    "<PRE>",
+    "▁<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
 ];
 const FIM_SUF_TEXTS: &[&str] = &[
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-    "<|code_suffix|>", "<|suffix|>",
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<｜fim▁hole｜>",
+    "<SUF>",
+    "▁<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
 ];
 const FIM_MID_TEXTS: &[&str] = &[
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-    "<|code_middle|>", "<|middle|>",
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<｜fim▁end｜>",
+    "<MID>",
+    "▁<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
 ];
 const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
+const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 /// Texts that end generation (llama.cpp's EOG list).
 const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
 ];
 /// Tokens llama.cpp always renders (forced to user-defined).
 const FORCED_USER_DEFINED: &[&str] = &["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"];
@@ -166,9 +217,19 @@ impl Model {
                 });
             }
         }
-        for (which, id) in [("bos", bos), ("eos", eos), ("eot", eot), ("unk", unk), ("pad", pad)] {
+        for (which, id) in [
+            ("bos", bos),
+            ("eos", eos),
+            ("eot", eot),
+            ("unk", unk),
+            ("pad", pad),
+        ] {
             if let Some(id) = id.filter(|&id| id as usize >= n) {
-                return Err(TokenizerError::SpecialIdOutOfRange { which, id, n_tokens: n });
+                return Err(TokenizerError::SpecialIdOutOfRange {
+                    which,
+                    id,
+                    n_tokens: n,
+                });
             }
         }
         // llama.cpp renames empty pieces so that every text is unique and non-empty.
@@ -177,11 +238,12 @@ impl Model {
                 *t = format!("[EMPTY_{i}]");
             }
         }
-        let map = TokenMap::build(&tokens).map_err(|(first, second)| TokenizerError::DuplicateToken {
-            piece: tokens[second as usize].clone(),
-            first,
-            second,
-        })?;
+        let map =
+            TokenMap::build(&tokens).map_err(|(first, second)| TokenizerError::DuplicateToken {
+                piece: tokens[second as usize].clone(),
+                first,
+                second,
+            })?;
         let max_token_len = tokens.iter().map(String::len).max().unwrap_or(0);
         let attrs: Vec<u32> = types.iter().map(|&t| type_to_attr(t)).collect();
 
@@ -223,10 +285,7 @@ impl Model {
 
     /// The first (lowest) id whose text is in `texts`.
     fn find_text(&self, texts: &[&str]) -> Option<u32> {
-        texts
-            .iter()
-            .filter_map(|t| self.id_of(t.as_bytes()))
-            .min()
+        texts.iter().filter_map(|t| self.id_of(t.as_bytes())).min()
     }
 
     /// Auto-detects end-of-turn, FIM and unused tokens and builds the EOG set, following

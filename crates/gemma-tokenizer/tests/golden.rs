@@ -13,10 +13,28 @@ fn corpus_is_large_and_varied() {
     assert!(g.header["llama_cpp_python"].is_string() && g.header["model_sha256"].is_string());
     assert!(g.cases.len() >= 300, "only {} strings", g.cases.len());
     for cat in [
-        "empty", "prose", "code", "whitespace", "cjk", "emoji", "scripts", "numbers", "web", "markdown",
-        "special", "byte-fallback", "long-words", "random", "special-mix", "long-text",
+        "empty",
+        "prose",
+        "code",
+        "whitespace",
+        "cjk",
+        "emoji",
+        "scripts",
+        "numbers",
+        "web",
+        "markdown",
+        "special",
+        "byte-fallback",
+        "long-words",
+        "repeats",
+        "random",
+        "special-mix",
+        "long-text",
     ] {
-        assert!(g.cases.iter().any(|c| c.category == cat), "no `{cat}` strings");
+        assert!(
+            g.cases.iter().any(|c| c.category == cat),
+            "no `{cat}` strings"
+        );
     }
     assert!(!g.decode_cases.is_empty());
 }
@@ -25,7 +43,10 @@ fn corpus_is_large_and_varied() {
 fn real_vocabulary_metadata() {
     let t = real_tokenizer();
     assert_eq!(t.vocab_size(), 262_144);
-    assert_eq!((t.bos(), t.eos(), t.unk(), t.pad()), (Some(2), Some(1), Some(3), Some(0)));
+    assert_eq!(
+        (t.bos(), t.eos(), t.unk(), t.pad()),
+        (Some(2), Some(1), Some(3), Some(0))
+    );
     assert!(t.add_bos() && !t.add_eos() && !t.add_space_prefix());
     assert_eq!(t.token_id("<end_of_turn>"), Some(106));
     assert_eq!(t.eot(), Some(106));
@@ -36,7 +57,12 @@ fn real_vocabulary_metadata() {
 }
 
 /// Compares encodings over the corpus and reports every mismatch.
-fn check_encode(t: &Tokenizer, add_special: bool, parse_special: bool, expected: impl Fn(&common::Case) -> &[u32]) {
+fn check_encode(
+    t: &Tokenizer,
+    add_special: bool,
+    parse_special: bool,
+    expected: impl Fn(&common::Case) -> &[u32],
+) {
     let mut bad = Vec::new();
     for c in &golden().cases {
         let got = t.encode(&c.text, add_special, parse_special);
@@ -51,7 +77,12 @@ fn check_encode(t: &Tokenizer, add_special: bool, parse_special: bool, expected:
             ));
         }
     }
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -77,7 +108,12 @@ fn decode_matches_llama_cpp() {
         for (ids, render, want) in checks {
             let got = t.decode(ids, render);
             if got != *want {
-                bad.push(format!("line {} render={render}: want {} got {}", c.line, short(want), short(&got)));
+                bad.push(format!(
+                    "line {} render={render}: want {} got {}",
+                    c.line,
+                    short(want),
+                    short(&got)
+                ));
             }
         }
     }
@@ -86,11 +122,21 @@ fn decode_matches_llama_cpp() {
             let want = String::from_utf8_lossy(bytes);
             let got = t.decode(&d.ids, render);
             if got != want {
-                bad.push(format!("line {} render={render}: want {} got {}", d.line, short(&want), short(&got)));
+                bad.push(format!(
+                    "line {} render={render}: want {} got {}",
+                    d.line,
+                    short(&want),
+                    short(&got)
+                ));
             }
         }
     }
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 /// Streams `ids` and checks the chunks against `want` (the whole-sequence decoding).
@@ -102,7 +148,12 @@ fn check_stream(t: &Tokenizer, ids: &[u32], render: bool, want: &str, what: &str
         out.push_str(&chunk);
         // Chunks are whole characters of the final text: the output so far is a prefix of it,
         // and nothing is emitted as U+FFFD that the full decoding does not have there.
-        assert!(want.starts_with(&out), "{what}: streamed {} is not a prefix of {}", short(&out), short(want));
+        assert!(
+            want.starts_with(&out),
+            "{what}: streamed {} is not a prefix of {}",
+            short(&out),
+            short(want)
+        );
     }
     out.push_str(&s.flush());
     assert_eq!(out, want, "{what}");
@@ -131,9 +182,16 @@ fn streaming_emoji_through_byte_tokens_yields_whole_characters() {
     let text = "\u{1F301}\u{1F322}\u{1F394}\u{20000}";
     let ids = t.encode(text, false, false);
     assert_eq!(ids.len(), 16, "expected byte fallback, got {ids:?}");
-    assert!(ids.iter().all(|&id| t.is_byte(id)), "expected byte fallback, got {ids:?}");
+    assert!(
+        ids.iter().all(|&id| t.is_byte(id)),
+        "expected byte fallback, got {ids:?}"
+    );
     let mut s = StreamDecoder::new(false);
-    let chunks: Vec<String> = ids.iter().map(|&id| s.push(t, id)).filter(|c| !c.is_empty()).collect();
+    let chunks: Vec<String> = ids
+        .iter()
+        .map(|&id| s.push(t, id))
+        .filter(|c| !c.is_empty())
+        .collect();
     assert!(s.flush().is_empty());
     let chars: Vec<String> = text.chars().map(String::from).collect();
     assert_eq!(chunks, chars);
@@ -152,6 +210,9 @@ fn piece_bytes_and_token_lookup_agree() {
     assert!(t.is_byte(byte_a));
     assert_eq!(t.piece_bytes(byte_a, false), b"A");
     let sp_x = t.encode(" x", false, false);
-    let joined: Vec<u8> = sp_x.iter().flat_map(|&id| t.piece_bytes(id, false)).collect();
+    let joined: Vec<u8> = sp_x
+        .iter()
+        .flat_map(|&id| t.piece_bytes(id, false))
+        .collect();
     assert_eq!(joined, b" x");
 }

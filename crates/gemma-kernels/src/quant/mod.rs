@@ -7,17 +7,26 @@ pub mod float;
 pub mod k;
 pub mod legacy;
 
-/// Widens an IEEE half (as bits) to f32, exactly, without branches the compiler cannot
-/// turn into selects (so loops over it vectorize, and no run-time CPU check per call).
+/// Widens an IEEE half (as bits) to f32, exactly, with selects instead of branches (so
+/// loops over it vectorize) and no per-call CPU feature check.
 ///
-/// Normal and subnormal halves: the exponent and mantissa bits shifted into f32 position,
-/// times 2^112, re-bias the exponent exactly. Infinities and NaNs keep their payload.
+/// Normal halves re-bias the exponent in the bit pattern; subnormal halves are their
+/// mantissa times 2^-24 (computed from a normal integer, so no slow subnormal arithmetic);
+/// infinities and NaNs keep their payload.
 #[inline(always)]
 pub fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h as u32) & 0x8000) << 16;
     let em = (h as u32) & 0x7FFF;
-    let finite = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000); // 2^112
-    let bits = if em >= 0x7C00 { (em << 13) | 0x7F80_0000 } else { finite.to_bits() };
+    let normal = (em << 13) + ((127 - 15) << 23);
+    let subnormal = (em as f32 * f32::from_bits(0x3380_0000)).to_bits(); // 2^-24
+    let special = (em << 13) | 0x7F80_0000;
+    let bits = if em >= 0x7C00 {
+        special
+    } else if em < 0x0400 {
+        subnormal
+    } else {
+        normal
+    };
     f32::from_bits(bits | sign)
 }
 

@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::f32s::{dot, hsum, load8};
+use super::f32s::{hsum, load8};
 use crate::quant::f16_at;
 use crate::quant::k::k4_scales_mins;
 
@@ -92,23 +92,29 @@ unsafe fn dot_sum32_u8(q: __m256i, x: &[f32]) -> (__m256, __m256) {
     (_mm256_add_ps(d01, d23), s)
 }
 
-/// F32 row stored as little-endian bytes.
+/// F32 row stored as little-endian bytes (x86 is little-endian, so lanes load directly).
 ///
 /// # Safety
 ///
-/// AVX2/FMA present (lengths are only used through bounds-checked slices).
+/// AVX2/FMA present (chunks are taken with `chunks_exact`).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_f32_bytes(row: &[u8], x: &[f32]) -> f32 {
-    let mut buf = [0.0f32; 64];
-    let mut sum = 0.0f32;
-    for (rb, xb) in row.chunks(256).zip(x.chunks(64)) {
-        let n = xb.len();
-        for (o, b) in buf[..n].iter_mut().zip(rb.chunks_exact(4)) {
-            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        sum += dot(&buf[..n], xb);
+    let mut acc = [_mm256_setzero_ps(); 2];
+    let rows = row.chunks_exact(64);
+    let xs = x.chunks_exact(16);
+    let (rrem, xrem) = (rows.remainder(), xs.remainder());
+    for (rb, xb) in rows.zip(xs) {
+        // SAFETY: `rb` has 64 bytes (16 floats) and `xb` 16 floats; loadu needs no alignment.
+        let r0 = _mm256_loadu_ps(rb.as_ptr().cast());
+        let r1 = _mm256_loadu_ps(rb[32..].as_ptr().cast());
+        acc[0] = _mm256_fmadd_ps(r0, load8(xb), acc[0]);
+        acc[1] = _mm256_fmadd_ps(r1, load8(&xb[8..]), acc[1]);
     }
-    sum
+    let mut tail = 0.0f32;
+    for (b, xi) in rrem.chunks_exact(4).zip(xrem) {
+        tail += f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * xi;
+    }
+    hsum(_mm256_add_ps(acc[0], acc[1])) + tail
 }
 
 /// Q8_0 row (34-byte blocks: `d`, 32 × i8).

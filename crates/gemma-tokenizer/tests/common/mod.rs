@@ -19,8 +19,10 @@ pub fn real_tokenizer() -> &'static Tokenizer {
             "the default model is missing at {} (run `gemma pull`)",
             path.display()
         );
-        let file = GgufFile::open(&path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
-        Tokenizer::from_gguf(&file).unwrap_or_else(|e| panic!("tokenizer of {}: {e}", path.display()))
+        let file =
+            GgufFile::open(&path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+        Tokenizer::from_gguf(&file)
+            .unwrap_or_else(|e| panic!("tokenizer of {}: {e}", path.display()))
     })
 }
 
@@ -87,8 +89,13 @@ pub fn golden() -> &'static Golden {
     static G: OnceLock<Golden> = OnceLock::new();
     G.get_or_init(|| {
         let mut lines = GOLDEN.lines().enumerate();
-        let header: Value = serde_json::from_str(lines.next().expect("header line").1).expect("header JSON");
-        assert_eq!(header["header"], Value::Bool(true), "first line must be the header");
+        let header: Value =
+            serde_json::from_str(lines.next().expect("header line").1).expect("header JSON");
+        assert_eq!(
+            header["header"],
+            Value::Bool(true),
+            "first line must be the header"
+        );
         let mut cases = Vec::new();
         let mut decode_cases = Vec::new();
         for (i, l) in lines {
