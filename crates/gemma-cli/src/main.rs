@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use gemma_engine::LoadedModel;
+use gemma_engine::{LoadOptions, LoadedModel, Precision};
 
 mod info;
 mod logits;
@@ -41,6 +41,9 @@ pub struct ModelArgs {
     /// A GGUF file; the default model (pulled on first use) when absent.
     #[arg(long, short = 'm', value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// Numerics: `mixed` (8-bit activations, f16 attention operands, as llama.cpp) or `f32` (exact).
+    #[arg(long, default_value = "mixed", value_name = "mixed|f32")]
+    pub precision: Precision,
 }
 
 impl ModelArgs {
@@ -57,10 +60,13 @@ impl ModelArgs {
         }
     }
 
-    /// Load the model, with a note on stderr.
+    /// Load the model with the chosen options.
     pub fn load(&self) -> Result<Arc<LoadedModel>> {
         let path = self.path()?;
-        let m = LoadedModel::load(&path)?;
+        let opts = LoadOptions {
+            precision: self.precision,
+        };
+        let m = LoadedModel::load_with(&path, &opts)?;
         Ok(m)
     }
 }

@@ -25,7 +25,7 @@ mod error;
 mod session;
 
 pub use error::EngineError;
-pub use gemma_model::{Logits, ModelConfig};
+pub use gemma_model::{Logits, ModelConfig, Precision};
 pub use gemma_sample::SamplerConfig;
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};
 
@@ -40,9 +40,21 @@ pub struct LoadedModel {
     pub path: PathBuf,
 }
 
+/// Options of loading a model.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Numerics of the forward pass (default: llama.cpp's mixed precision).
+    pub precision: Precision,
+}
+
 impl LoadedModel {
-    /// Open a GGUF file, resolve its configuration, bind its weights and build its tokenizer.
+    /// Open a GGUF file with default options.
     pub fn load(path: &Path) -> Result<Arc<LoadedModel>, EngineError> {
+        LoadedModel::load_with(path, &LoadOptions::default())
+    }
+
+    /// Open a GGUF file, resolve its configuration, bind its weights and build its tokenizer.
+    pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Arc<LoadedModel>, EngineError> {
         let file = GgufFile::open(path).map_err(|source| EngineError::Format {
             path: path.into(),
             source,
@@ -51,10 +63,11 @@ impl LoadedModel {
             path: path.into(),
             source,
         })?;
-        let model = Model::from_gguf(Arc::new(file)).map_err(|source| EngineError::Model {
+        let mut model = Model::from_gguf(Arc::new(file)).map_err(|source| EngineError::Model {
             path: path.into(),
             source,
         })?;
+        model.precision = opts.precision;
         Ok(Arc::new(LoadedModel {
             model,
             tokenizer,

@@ -14,7 +14,7 @@ pub const KERNELS_ENV: &str = "GEMMA_KERNELS";
 pub enum KernelLevel {
     /// Portable Rust, auto-vectorized for the compile target.
     Scalar,
-    /// x86-64 AVX2 and FMA intrinsics.
+    /// x86-64 AVX2 and FMA intrinsics (also requires F16C, which every AVX2 CPU has).
     Avx2Fma,
 }
 
@@ -36,11 +36,13 @@ impl KernelLevel {
     }
 }
 
-/// Whether the CPU has AVX2 and FMA (always false off x86-64).
+/// Whether the CPU has AVX2, FMA and F16C (always false off x86-64).
 pub(crate) fn avx2_fma_detected() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -6,7 +6,12 @@
 //! [`dot_f32`], [`axpy_f32`] and [`dot_row`] dispatch to AVX2+FMA versions on x86-64 CPUs
 //! that have them. The level is chosen once per process ([`kernel_level`]) and can be forced
 //! with the environment variable `GEMMA_KERNELS=scalar|avx2|auto`.
+//!
+//! Besides the f32 products, [`quantize_act`] and [`dot_row_act`] reproduce llama.cpp's
+//! CPU numerics: activations quantized to 8 bits (the format [`act_type`] pairs with each
+//! weight type) and integer block dot products.
 
+mod act;
 pub mod dtype;
 mod f32ops;
 mod level;
@@ -14,6 +19,10 @@ pub mod quant;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
+pub use act::{
+    act_bytes, act_type, dot_row_act, dot_row_act_scalar, quantize_act, quantize_act_scalar,
+    ActType,
+};
 pub use dtype::DType;
 pub use f32ops::{axpy_f32_scalar, dot_f32_scalar};
 pub use level::{active_level, kernel_level, KernelLevel, KERNELS_ENV};

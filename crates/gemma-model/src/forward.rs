@@ -3,9 +3,12 @@
 use gemma_kernels::{axpy_f32, dot_f32};
 
 use crate::matmul::{matmul, row};
-use crate::ops::{geglu, rms_norm, rms_norm_rows, rope_head, softcap, softmax};
+use crate::ops::{
+    geglu, rms_norm, rms_norm_rows, rope_apply, rope_cos_sin, softcap, softmax, RopeAngles,
+};
 use crate::parallel::for_units;
-use crate::{KvCache, Model, ModelError};
+use crate::precision::{geglu_table, round_f16_slice};
+use crate::{KvCache, Model, ModelError, Precision};
 
 /// Which positions of a batch need logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,28 +80,49 @@ impl Model {
         let mut o = vec![0f32; n * d];
         let mut gate = vec![0f32; n * ff];
         let mut up = vec![0f32; n * ff];
+        let mut cs = Vec::with_capacity(hd / 2);
 
         for (l, (lw, lc)) in w.layers.iter().zip(&cfg.layers).enumerate() {
             // Attention.
             h.copy_from_slice(&x);
             rms_norm_rows(&mut h, &lw.attn_norm, eps);
-            matmul(file, &lw.wq, &h, n, &mut q, threads);
-            matmul(file, &lw.wk, &h, n, &mut k, threads);
-            matmul(file, &lw.wv, &h, n, &mut v, threads);
+            matmul(file, &lw.wq, &h, n, &mut q, threads, self.precision);
+            matmul(file, &lw.wk, &h, n, &mut k, threads, self.precision);
+            matmul(file, &lw.wv, &h, n, &mut v, threads, self.precision);
+            let how = match self.precision {
+                Precision::Mixed => RopeAngles::Ggml,
+                Precision::F32 => RopeAngles::Reference,
+            };
             for t in 0..n {
-                let pos = pos0 + t;
+                rope_cos_sin(
+                    pos0 + t,
+                    lc.rope_theta,
+                    lc.rope_scaling_factor,
+                    hd,
+                    how,
+                    &mut cs,
+                );
                 for head in q[t * qd..(t + 1) * qd].chunks_exact_mut(hd) {
                     if let Some(qn) = &lw.q_norm {
                         rms_norm(head, qn, eps);
                     }
-                    rope_head(head, pos, lc.rope_theta, lc.rope_scaling_factor);
+                    rope_apply(head, &cs);
                 }
                 for head in k[t * kvd..(t + 1) * kvd].chunks_exact_mut(hd) {
                     if let Some(kn) = &lw.k_norm {
                         rms_norm(head, kn, eps);
                     }
-                    rope_head(head, pos, lc.rope_theta, lc.rope_scaling_factor);
+                    rope_apply(head, &cs);
                 }
+            }
+            let mixed = self.precision == Precision::Mixed;
+            if mixed {
+                // llama.cpp: f16 KV cache; queries pre-scaled, then rounded to f16 for K·Q.
+                round_f16_slice(&mut k);
+                round_f16_slice(&mut v);
+                let scale = cfg.query_scale();
+                q.iter_mut().for_each(|x| *x *= scale);
+                round_f16_slice(&mut q);
             }
             cache.k[l].extend_from_slice(&k);
             cache.v[l].extend_from_slice(&v);
@@ -109,8 +133,9 @@ impl Model {
                 kv_dim: kvd,
                 group: cfg.num_attention_heads / cfg.num_key_value_heads,
                 window: lc.sliding_window,
-                scale: cfg.query_scale(),
+                scale: if mixed { 1.0 } else { cfg.query_scale() },
                 softcap: cfg.attn_logit_softcapping,
+                round_probs: mixed,
             };
             if n == 1 {
                 // One token: spread the heads over threads.
@@ -134,7 +159,7 @@ impl Model {
                     }
                 });
             }
-            matmul(file, &lw.wo, &attn, n, &mut o, threads);
+            matmul(file, &lw.wo, &attn, n, &mut o, threads, self.precision);
             if let Some(pn) = &lw.post_attn_norm {
                 rms_norm_rows(&mut o, pn, eps);
             }
@@ -143,10 +168,13 @@ impl Model {
             // Feed-forward (GeGLU).
             h.copy_from_slice(&x);
             rms_norm_rows(&mut h, &lw.ffn_norm, eps);
-            matmul(file, &lw.w_gate, &h, n, &mut gate, threads);
-            matmul(file, &lw.w_up, &h, n, &mut up, threads);
-            geglu(&mut gate, &up);
-            matmul(file, &lw.w_down, &gate, n, &mut o, threads);
+            matmul(file, &lw.w_gate, &h, n, &mut gate, threads, self.precision);
+            matmul(file, &lw.w_up, &h, n, &mut up, threads, self.precision);
+            match self.precision {
+                Precision::Mixed => geglu_table(&mut gate, &up),
+                Precision::F32 => geglu(&mut gate, &up),
+            }
+            matmul(file, &lw.w_down, &gate, n, &mut o, threads, self.precision);
             if let Some(pn) = &lw.post_ffn_norm {
                 rms_norm_rows(&mut o, pn, eps);
             }
@@ -162,7 +190,15 @@ impl Model {
         let n_out = rows.len() / d;
         rms_norm_rows(rows, &w.output_norm, eps);
         let mut logits = vec![0f32; n_out * cfg.vocab_size];
-        matmul(file, &w.output, rows, n_out, &mut logits, threads);
+        matmul(
+            file,
+            &w.output,
+            rows,
+            n_out,
+            &mut logits,
+            threads,
+            self.precision,
+        );
         if let Some(cap) = cfg.final_logit_softcapping {
             softcap(&mut logits, cap);
         }
@@ -180,6 +216,8 @@ struct AttnSpec<'a> {
     window: Option<usize>,
     scale: f32,
     softcap: Option<f32>,
+    /// Round attention weights to f16 before weighting values (llama.cpp's f16 V product).
+    round_probs: bool,
 }
 
 impl AttnSpec<'_> {
@@ -198,6 +236,9 @@ impl AttnSpec<'_> {
             softcap(scores, cap);
         }
         softmax(scores);
+        if self.round_probs {
+            round_f16_slice(scores);
+        }
         out.fill(0.0);
         for (j, &p) in (start..=pos).zip(scores.iter()) {
             axpy_f32(p, &self.vals[j * self.kv_dim + off..][..hd], out);

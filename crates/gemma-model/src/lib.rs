@@ -14,12 +14,14 @@ pub mod kv;
 pub mod matmul;
 pub mod ops;
 pub mod parallel;
+pub mod precision;
 pub mod weights;
 
 pub use config::{LayerConfig, ModelConfig};
 pub use error::ModelError;
 pub use forward::Logits;
 pub use kv::KvCache;
+pub use precision::Precision;
 pub use weights::Weights;
 
 /// A loaded model: configuration and weights over a memory-mapped file.
@@ -29,6 +31,8 @@ pub struct Model {
     pub config: ModelConfig,
     /// The bound weights.
     pub weights: Weights,
+    /// The numerics of the forward pass.
+    pub precision: Precision,
     file: Arc<GgufFile>,
 }
 
@@ -40,6 +44,7 @@ impl Model {
         Ok(Model {
             config,
             weights,
+            precision: Precision::default(),
             file,
         })
     }

@@ -20,15 +20,54 @@ pub fn rms_norm_rows(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
+/// How RoPE angles are computed; both in f32, as each reference does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeAngles {
+    /// transformers: `inv_freq[i] = 1 / theta^(2i/d)` (divided by the linear scaling factor),
+    /// `angle = pos * inv_freq[i]`.
+    Reference,
+    /// llama.cpp: `angle = pos / factor`, multiplied by `theta^(-2/d)` once per pair in turn.
+    Ggml,
+}
+
+/// The `(cos, sin)` of each of the `head_dim / 2` rotation pairs at position `pos`.
+pub fn rope_cos_sin(
+    pos: usize,
+    theta: f32,
+    factor: f32,
+    head_dim: usize,
+    how: RopeAngles,
+    out: &mut Vec<(f32, f32)>,
+) {
+    let half = head_dim / 2;
+    out.clear();
+    match how {
+        RopeAngles::Reference => {
+            for i in 0..half {
+                let inv_freq = 1.0 / theta.powf((2 * i) as f32 / head_dim as f32) / factor;
+                let a = pos as f32 * inv_freq;
+                out.push((a.cos(), a.sin()));
+            }
+        }
+        RopeAngles::Ggml => {
+            let step = theta.powf(-2.0 / head_dim as f32);
+            let freq_scale = 1.0 / factor;
+            let mut t = pos as f32;
+            for _ in 0..half {
+                let a = freq_scale * t;
+                out.push((a.cos(), a.sin()));
+                t *= step;
+            }
+        }
+    }
+}
+
 /// Rotary position embedding over the two halves of one head (the "NeoX" layout Gemma uses):
-/// pair `(x[i], x[i + d/2])` is rotated by `pos / scale * theta^(-2i/d)`.
-pub fn rope_head(x: &mut [f32], pos: usize, theta: f32, scale: f32) {
+/// pair `(x[i], x[i + d/2])` is rotated by the angle whose `(cos, sin)` is `cs[i]`.
+pub fn rope_apply(x: &mut [f32], cs: &[(f32, f32)]) {
     let half = x.len() / 2;
-    let d = x.len() as f64;
-    let p = pos as f64 / scale as f64;
-    for i in 0..half {
-        let inv_freq = (theta as f64).powf(-((2 * i) as f64) / d);
-        let (s, c) = ((p * inv_freq) as f32).sin_cos();
+    debug_assert_eq!(cs.len(), half);
+    for (i, &(c, s)) in cs.iter().enumerate() {
         let (a, b) = (x[i], x[i + half]);
         x[i] = a * c - b * s;
         x[i + half] = a * s + b * c;
@@ -84,16 +123,29 @@ mod tests {
     #[test]
     fn rope_keeps_norm_and_is_identity_at_zero() {
         let orig: Vec<f32> = (0..8).map(|i| i as f32 - 3.5).collect();
-        let mut x = orig.clone();
-        rope_head(&mut x, 0, 10000.0, 1.0);
-        assert_eq!(x, orig);
-        rope_head(&mut x, 17, 10000.0, 1.0);
-        let n0: f32 = orig.iter().map(|v| v * v).sum();
-        let n1: f32 = x.iter().map(|v| v * v).sum();
-        assert!((n0 - n1).abs() < 1e-4);
-        // The first pair rotates by exactly `pos` radians.
-        let (s, c) = 17f32.sin_cos();
-        assert!((x[0] - (orig[0] * c - orig[4] * s)).abs() < 1e-5);
+        let mut cs = Vec::new();
+        for how in [RopeAngles::Reference, RopeAngles::Ggml] {
+            let mut x = orig.clone();
+            rope_cos_sin(0, 10000.0, 1.0, 8, how, &mut cs);
+            rope_apply(&mut x, &cs);
+            assert_eq!(x, orig);
+            rope_cos_sin(17, 10000.0, 1.0, 8, how, &mut cs);
+            rope_apply(&mut x, &cs);
+            let n0: f32 = orig.iter().map(|v| v * v).sum();
+            let n1: f32 = x.iter().map(|v| v * v).sum();
+            assert!((n0 - n1).abs() < 1e-4);
+            // The first pair rotates by exactly `pos` radians; the last by pos * theta^(-6/8).
+            let (s, c) = 17f32.sin_cos();
+            assert!((x[0] - (orig[0] * c - orig[4] * s)).abs() < 1e-5);
+            let a = 17.0 * 10000f32.powf(-0.75);
+            assert!((cs[3].0 - a.cos()).abs() < 1e-6 && (cs[3].1 - a.sin()).abs() < 1e-6);
+            // Linear scaling divides the position.
+            let mut scaled = Vec::new();
+            rope_cos_sin(34, 10000.0, 2.0, 8, how, &mut scaled);
+            for (p, q) in cs.iter().zip(&scaled) {
+                assert!((p.0 - q.0).abs() < 1e-5 && (p.1 - q.1).abs() < 1e-5);
+            }
+        }
     }
 
     #[test]

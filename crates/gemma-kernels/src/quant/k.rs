@@ -41,7 +41,7 @@ pub(crate) fn k4_scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
 
 /// Unpacks the 16 six-bit Q3_K scales from their 12 bytes, minus the offset 32.
 #[inline(always)]
-fn k3_scales(s: &[u8]) -> [i8; 16] {
+pub(crate) fn k3_scales(s: &[u8]) -> [i8; 16] {
     let mut out = [0i8; 16];
     for (i, o) in out.iter_mut().enumerate() {
         let low = if i < 8 { s[i] & 0x0F } else { s[i - 8] >> 4 };

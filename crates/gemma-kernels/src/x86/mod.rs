@@ -2,14 +2,16 @@
 //!
 //! The intrinsics live in `target_feature` functions in the submodules; the only
 //! `unsafe` is the pointer loads there and the calls from here, each made after
-//! confirming AVX2 and FMA are present.
+//! confirming AVX2 and FMA (and F16C, which the activation kernels also use) are present.
 #![allow(unsafe_code)]
 
+mod act_dot;
+mod act_quant;
 mod f32s;
 mod quant;
 
 use crate::quant::check_len;
-use crate::DType;
+use crate::{act_bytes, act_type, ActType, DType};
 
 /// The weight types with an AVX2 row-dot kernel (the rest use the scalar one).
 pub const AVX2_DTYPES: [DType; 5] = [
@@ -20,7 +22,13 @@ pub const AVX2_DTYPES: [DType; 5] = [
     DType::Q6_K,
 ];
 
-/// Whether this CPU has AVX2 and FMA, so the functions here may run.
+/// The weight types with an AVX2 activation-quantized row dot (the rest use the scalar one).
+pub const ACT_AVX2_DTYPES: [DType; 4] = [DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K];
+
+/// The activation formats with an AVX2 quantizer (the rest use the scalar one).
+pub const ACT_AVX2_QUANT: [ActType; 3] = [ActType::Q8_0, ActType::Q8_1, ActType::Q8_K];
+
+/// Whether this CPU has AVX2, FMA and F16C, so the functions here may run.
 pub fn available() -> bool {
     crate::level::avx2_fma_detected()
 }
@@ -29,7 +37,7 @@ pub fn available() -> bool {
 fn require() {
     assert!(
         available(),
-        "gemma-kernels: AVX2/FMA kernel called on a CPU without AVX2 and FMA"
+        "gemma-kernels: AVX2/FMA kernel called on a CPU without AVX2, FMA and F16C"
     );
 }
 
@@ -111,4 +119,83 @@ pub(crate) unsafe fn dot_f32_unchecked(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) unsafe fn axpy_f32_unchecked(a: f32, x: &[f32], y: &mut [f32]) {
     // SAFETY: forwarded from the caller.
     unsafe { f32s::axpy(a, x, y) }
+}
+
+/// AVX2 quantization of one activation row for weights of type `w` into `out`; returns
+/// false, writing nothing, when the activation format has no AVX2 quantizer (it is not in
+/// [`ACT_AVX2_QUANT`]).
+///
+/// # Panics
+///
+/// If `x.len()` is not whole blocks, `out.len() != act_bytes(w, x.len())`, or the CPU
+/// lacks AVX2/FMA.
+pub fn quantize_act_avx2(w: DType, x: &[f32], out: &mut [u8]) -> bool {
+    require();
+    assert_eq!(
+        out.len(),
+        act_bytes(w, x.len()),
+        "quantize_act: output length for {} {w} activations",
+        x.len()
+    );
+    // SAFETY: `require` confirmed AVX2 and FMA are present; lengths were checked.
+    unsafe { quantize_act_unchecked(act_type(w), x, out) }
+}
+
+/// AVX2 activation-quantized dot of one weight row with a quantized activation row, or
+/// `None` when `w` has no AVX2 kernel (it is not in [`ACT_AVX2_DTYPES`]).
+///
+/// # Panics
+///
+/// If the lengths do not match (see [`crate::dot_row_act`]) or the CPU lacks AVX2/FMA.
+pub fn dot_row_act_avx2(w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
+    require();
+    let n = row.len() / w.block_bytes() * w.block_len();
+    check_len(w, row.len(), n, "dot_row_act");
+    assert_eq!(
+        xq.len(),
+        act_bytes(w, n),
+        "dot_row_act: activation bytes for {n} {w} weights"
+    );
+    // SAFETY: `require` confirmed AVX2 and FMA are present; lengths were checked.
+    unsafe { dot_row_act_unchecked(w, row, xq) }
+}
+
+/// Activation quantizer for the dispatcher; false when `act` has no AVX2 version.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `x` must be whole blocks of `act` and `out` exactly
+/// their bytes.
+#[inline]
+pub(crate) unsafe fn quantize_act_unchecked(act: ActType, x: &[f32], out: &mut [u8]) -> bool {
+    // SAFETY (all arms): forwarded from the caller.
+    unsafe {
+        match act {
+            ActType::Q8_0 => act_quant::q8_0(x, out),
+            ActType::Q8_1 => act_quant::q8_1(x, out),
+            ActType::Q8_K => act_quant::q8_k(x, out),
+            ActType::F32 | ActType::F16 | ActType::BF16 => return false,
+        }
+    }
+    true
+}
+
+/// Activation-quantized row dot for the dispatcher; `None` when `w` has no AVX2 kernel.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `row` must be whole blocks and `xq` the matching
+/// activation bytes.
+#[inline]
+pub(crate) unsafe fn dot_row_act_unchecked(w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
+    // SAFETY (all arms): forwarded from the caller.
+    unsafe {
+        Some(match w {
+            DType::Q8_0 => act_dot::dot_q8_0(row, xq),
+            DType::Q5_0 => act_dot::dot_q5_0(row, xq),
+            DType::Q4_K => act_dot::dot_q4_k(row, xq),
+            DType::Q6_K => act_dot::dot_q6_k(row, xq),
+            _ => return None,
+        })
+    }
 }

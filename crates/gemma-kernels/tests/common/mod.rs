@@ -169,3 +169,93 @@ pub fn dequantized(dtype: DType, row: &[u8], n: usize) -> Vec<f32> {
     gemma_kernels::dequantize_row(dtype, row, &mut out);
     out
 }
+
+/// An activation-quantized dot product agrees with a reference when they differ by at most
+/// this times `sum |w_i * a_i|` over the dequantized weights and activations (the integer
+/// block sums are exact; only the f32 combination order may differ).
+pub const ACT_DOT_REL_TOL: f64 = 1e-5;
+
+/// Decodes little-endian f32 hex.
+pub fn f32s_hex(s: &str) -> Vec<f32> {
+    unhex(s)
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The activation format with this GGML name.
+pub fn act_named(name: &str) -> gemma_kernels::ActType {
+    gemma_kernels::ActType::ALL
+        .into_iter()
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("unknown activation format {name}"))
+}
+
+/// Dequantizes a quantized activation row (`value = d * q`, or the float itself).
+pub fn dequantize_act(act: gemma_kernels::ActType, bytes: &[u8]) -> Vec<f32> {
+    use gemma_kernels::ActType;
+    let f16 = |b: &[u8]| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+    match act {
+        ActType::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        ActType::F16 => bytes.chunks_exact(2).map(f16).collect(),
+        ActType::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+            .collect(),
+        ActType::Q8_0 | ActType::Q8_1 => {
+            let (bb, off) = if act == ActType::Q8_0 {
+                (34, 2)
+            } else {
+                (36, 4)
+            };
+            bytes
+                .chunks_exact(bb)
+                .flat_map(|b| {
+                    let d = f16(b);
+                    b[off..].iter().map(move |&q| d * q as i8 as f32)
+                })
+                .collect()
+        }
+        ActType::Q8_K => bytes
+            .chunks_exact(292)
+            .flat_map(|b| {
+                let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                b[4..260].iter().map(move |&q| d * q as i8 as f32)
+            })
+            .collect(),
+    }
+}
+
+/// Whether an activation-quantized dot agrees with a reference value, for terms whose
+/// absolute sum is `scale`.
+pub fn act_dot_close(got: f32, want: f32, scale: f64) -> bool {
+    got.is_finite() && ((got as f64) - (want as f64)).abs() <= ACT_DOT_REL_TOL * scale + DOT_ABS_TOL
+}
+
+/// A random activation row of `n` values with the features that stress quantizers:
+/// varied block magnitudes, outliers, all-zero blocks, tiny values and exact halves.
+pub fn random_activations(n: usize, rng: &mut TestRng) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..n).map(|_| rng.signed()).collect();
+    for block in x.chunks_mut(32) {
+        match rng.next_u64() % 8 {
+            0 => block.iter_mut().for_each(|v| *v = 0.0),
+            1 => block.iter_mut().for_each(|v| *v *= 1e-20),
+            2 => {
+                // max 127 (scale 1) and halves: rounding ties.
+                for v in block.iter_mut() {
+                    *v = (rng.next_u64() % 253) as f32 - 126.5;
+                }
+                block[(rng.next_u64() % block.len() as u64) as usize] = 127.0;
+            }
+            3 => block[(rng.next_u64() % block.len() as u64) as usize] *= 500.0,
+            _ => {
+                let s = [0.01, 1.0, 30.0][(rng.next_u64() % 3) as usize];
+                block.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+    }
+    x
+}

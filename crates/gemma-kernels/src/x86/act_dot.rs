@@ -1,0 +1,272 @@
+//! AVX2+FMA activation-quantized row dots for the default model's types: Q8_0 × Q8_0,
+//! Q5_0 × Q8_0, Q4_K × Q8_K and Q6_K × Q8_K.
+//!
+//! Integer partial sums are formed in the same 8 i32 lanes as ggml's x86 kernels (lane `k`
+//! of a 32-byte step holds bytes `4k..4k+4`), converted to f32 and accumulated with the
+//! same FMAs and the same horizontal sums, so results agree with ggml's bit for bit (the
+//! integer lanes are exact whether ggml uses `vpmaddubsw` or VNNI `vpdpbusd`).
+//! Layouts: `crate::quant` (weights) and `crate::act` (activations).
+//!
+//! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
+//! callers must have confirmed the CPU supports AVX2 and FMA, and pass whole blocks with
+//! matching activation rows, which the public wrappers check.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::f32s::hsum;
+use crate::quant::f16_at;
+use crate::quant::k::k4_scales_mins;
+
+/// Loads 16 bytes from the start of `p`.
+///
+/// # Safety
+///
+/// AVX2/FMA present; `p.len() >= 16`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load16(p: &[u8]) -> __m128i {
+    debug_assert!(p.len() >= 16);
+    // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment need.
+    _mm_loadu_si128(p.as_ptr().cast())
+}
+
+/// Loads 32 bytes from the start of `p`.
+///
+/// # Safety
+///
+/// AVX2/FMA present; `p.len() >= 32`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load32(p: &[u8]) -> __m256i {
+    debug_assert!(p.len() >= 32);
+    // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment need.
+    _mm256_loadu_si256(p.as_ptr().cast())
+}
+
+/// Lane `k` = `sum_{b in 4k..4k+4} x[b] * y[b]` for signed bytes, as f32.
+///
+/// `|x|` times `y` with `x`'s sign: `vpmaddubsw` cannot saturate here (at most
+/// 2 · 128 · 128 when `y` is never -128, which quantized activations are not).
+///
+/// # Safety
+///
+/// AVX2/FMA present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    let pairs = _mm256_maddubs_epi16(ax, sy);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+/// `f16(a) * f16(b)` for the halves at the start of `a` and `b` (`vcvtph2ps`, exact
+/// widening, then one f32 product).
+///
+/// # Safety
+///
+/// AVX2/FMA/F16C present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
+    let ha = u16::from_le_bytes([a[0], a[1]]) as u32;
+    let hb = u16::from_le_bytes([b[0], b[1]]) as u32;
+    let f = _mm_cvtph_ps(_mm_cvtsi32_si128((ha | (hb << 16)) as i32));
+    _mm_cvtss_f32(_mm_mul_ss(f, _mm_movehdup_ps(f)))
+}
+
+/// Q8_0 × Q8_0 (34-byte blocks on both sides).
+///
+/// # Safety
+///
+/// AVX2/FMA present (blocks are taken with `chunks_exact`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q8_0(row: &[u8], xq: &[u8]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, y) in row.chunks_exact(34).zip(xq.chunks_exact(34)) {
+        let d = _mm256_set1_ps(f16_product(b, y));
+        // SAFETY: both blocks have 34 bytes, so [2, 34) holds 32 quants.
+        let q = mul_sum_i8(load32(&b[2..]), load32(&y[2..]));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    hsum(acc)
+}
+
+/// Expands the 32 bits of `bits` to 32 bytes, 0xFF where the bit is set (bit `i` → byte `i`).
+///
+/// # Safety
+///
+/// AVX2/FMA present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits_to_bytes(bits: u32) -> __m256i {
+    let v = _mm256_set1_epi32(bits as i32);
+    let pick = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let spread = _mm256_shuffle_epi8(v, pick);
+    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask)
+}
+
+/// Q5_0 × Q8_0 (22-byte weight blocks: `d`, `qh` u32, 16 nibble bytes).
+///
+/// # Safety
+///
+/// AVX2/FMA present (blocks are taken with `chunks_exact`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q5_0(row: &[u8], xq: &[u8]) -> f32 {
+    let m4 = _mm_set1_epi8(0x0F);
+    let high = _mm256_set1_epi8(0xF0u8 as i8);
+    let mut acc = _mm256_setzero_ps();
+    for (b, y) in row.chunks_exact(22).zip(xq.chunks_exact(34)) {
+        let d = _mm256_set1_ps(f16_product(b, y));
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        // SAFETY: the block has 22 bytes, so [6, 22) holds the 16 nibble bytes.
+        let qs = load16(&b[6..]);
+        let lo = _mm_and_si128(qs, m4);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), m4);
+        // q - 16 is the nibble with bits 4..8 set where the fifth bit is clear.
+        let qx = _mm256_or_si256(
+            _mm256_set_m128i(hi, lo),
+            _mm256_andnot_si256(bits_to_bytes(qh), high),
+        );
+        // SAFETY: the activation block has 34 bytes.
+        let q = mul_sum_i8(qx, load32(&y[2..]));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    hsum(acc)
+}
+
+/// Q8_K `d`.
+#[inline(always)]
+fn q8k_d(y: &[u8]) -> f32 {
+    f32::from_le_bytes([y[0], y[1], y[2], y[3]])
+}
+
+/// Q4_K × Q8_K (144-byte weight blocks: `d`, `dmin`, 12 scale bytes, 128 nibble bytes).
+///
+/// # Safety
+///
+/// AVX2/FMA present (blocks are taken with `chunks_exact`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_k(row: &[u8], xq: &[u8]) -> f32 {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (b, y) in row.chunks_exact(144).zip(xq.chunks_exact(292)) {
+        let yd = q8k_d(y);
+        let d = yd * f16_at(b);
+        let dmin = -yd * f16_at(&b[2..]);
+        let (sc, mn) = k4_scales_mins(&b[4..16]);
+
+        // Mins: pair the 16 sums into 8 per-32 sums, times the mins, in 4 lanes.
+        // SAFETY: the activation block has 292 bytes; its sums are [260, 292).
+        let bsums = load32(&y[260..]);
+        let q8s = _mm_hadd_epi16(
+            _mm256_castsi256_si128(bsums),
+            _mm256_extracti128_si256::<1>(bsums),
+        );
+        let mins = _mm_setr_epi16(
+            mn[0] as i16,
+            mn[1] as i16,
+            mn[2] as i16,
+            mn[3] as i16,
+            mn[4] as i16,
+            mn[5] as i16,
+            mn[6] as i16,
+            mn[7] as i16,
+        );
+        let prod = _mm_madd_epi16(mins, q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..4 {
+            // SAFETY: weight quants [16 + 32j, 48 + 32j) and activation quants
+            // [4 + 64j, 68 + 64j) are in bounds for j < 4.
+            let q4 = load32(&b[16 + 32 * j..]);
+            let q4l = _mm256_and_si256(q4, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+            let q8l = load32(&y[4 + 64 * j..]);
+            let q8h = load32(&y[36 + 64 * j..]);
+            let pl = _mm256_madd_epi16(
+                _mm256_set1_epi16(sc[2 * j] as i16),
+                _mm256_maddubs_epi16(q4l, q8l),
+            );
+            let ph = _mm256_madd_epi16(
+                _mm256_set1_epi16(sc[2 * j + 1] as i16),
+                _mm256_maddubs_epi16(q4h, q8h),
+            );
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    hsum(acc) + _mm_cvtss_f32(acc_m)
+}
+
+/// Unsigned six-bit Q6_K quants (0..63) from low nibbles (already in bits 0..4 of `ql`,
+/// other bits arbitrary) and high pairs (already in bits 0..2 of `qh`).
+///
+/// # Safety
+///
+/// AVX2/FMA present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_unsigned(ql: __m256i, qh: __m256i) -> __m256i {
+    let low = _mm256_and_si256(ql, _mm256_set1_epi8(0x0F));
+    // The pair is masked before the 16-bit shift, so no bits cross into the next byte.
+    let high = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)));
+    _mm256_or_si256(low, high)
+}
+
+/// Q6_K × Q8_K (210-byte weight blocks: 128 low-nibble bytes, 64 high-bit bytes,
+/// 16 i8 scales, `d`). The offset 32 is taken out through the activation sums, as ggml.
+///
+/// # Safety
+///
+/// AVX2/FMA present (blocks are taken with `chunks_exact`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q6_k(row: &[u8], xq: &[u8]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, y) in row.chunks_exact(210).zip(xq.chunks_exact(292)) {
+        let d = q8k_d(y) * f16_at(&b[208..]);
+        let scales = &b[192..208];
+        // SAFETY: weight scales [192, 208) and activation sums [260, 292) are in bounds.
+        let scales16 = _mm256_cvtepi8_epi16(load16(scales));
+        let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(load32(&y[260..]), scales16));
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
+            let (ql0, ql1, qh) = (
+                load32(&b[64 * h..]),
+                load32(&b[64 * h + 32..]),
+                load32(&b[128 + 32 * h..]),
+            );
+            let q = [
+                q6_unsigned(ql0, qh),
+                q6_unsigned(ql1, _mm256_srli_epi16::<2>(qh)),
+                q6_unsigned(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
+                q6_unsigned(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
+            ];
+            for (s, qv) in q.into_iter().enumerate() {
+                let g = 8 * h + 2 * s;
+                // Bytes 0..16 use scale g, bytes 16..32 scale g + 1.
+                let sv = _mm256_set_m128i(
+                    _mm_set1_epi16(scales[g + 1] as i8 as i16),
+                    _mm_set1_epi16(scales[g] as i8 as i16),
+                );
+                // SAFETY: activation quants [4 + 128h + 32s, +32) are within the 292 bytes.
+                let q8 = load32(&y[4 + 128 * h + 32 * s..]);
+                let p = _mm256_madd_epi16(sv, _mm256_maddubs_epi16(qv, q8));
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, offset);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
