@@ -37,6 +37,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
         file.alignment()
     );
     println!("kernels: {}", gemma_kernels::kernel_level());
+    println!("precision: {}", m.model.precision);
     println!("\nmetadata:");
     for (k, v) in file.metadata() {
         println!("  {k} = {v}");

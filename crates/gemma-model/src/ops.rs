@@ -5,7 +5,8 @@
 /// RMSNorm in place: `x * w / sqrt(mean(x^2) + eps)`. GGUF norm weights already hold `1 + w`.
 pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
     debug_assert_eq!(x.len(), w.len());
-    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    // Squares in f32, summed in f64, as ggml does.
+    let ss: f64 = x.iter().map(|&v| (v * v) as f64).sum();
     let mean = (ss / x.len() as f64) as f32;
     let scale = 1.0 / (mean + eps).sqrt();
     for (v, &g) in x.iter_mut().zip(w) {
