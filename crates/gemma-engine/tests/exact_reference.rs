@@ -9,8 +9,8 @@
 use gemma_engine::{LoadOptions, LoadedModel, Logits, Precision};
 use serde::Deserialize;
 
-/// Largest accepted |f32 - f64| on a top-20 logit (values around 10-25).
-const EXACT_TOL: f32 = 2e-3;
+/// Largest accepted |f32 - f64| on a top-20 logit (values around 10-25; measured: 6e-5).
+const EXACT_TOL: f32 = 5e-4;
 
 #[derive(Deserialize)]
 struct Top {
