@@ -3,21 +3,19 @@
 //! The reference, `tests/data/llama_reference.json`, was made by `scripts/make_llama_reference.py`
 //! with llama-cpp-python 0.3.36 (its header says how), evaluating prompts with n_ubatch = 1 so
 //! that llama.cpp computes every position with the kernels it decodes with; our default `mixed`
-//! numerics reproduce those kernels (8-bit activations, f16 attention operands, table GELU).
+//! numerics reproduce those kernels (8-bit activations, f16 attention operands, table GELU). It
+//! requires:
 //!
-//! Bounds. llama.cpp disagrees with itself: the same prompts evaluated with n_ubatch = 512
-//! (recorded in the fixture as `batched`) move its top-10 logits by up to 0.65, change its top-10
-//! set in 3 of 11 cases, and change its greedy continuation at a step where its top-2 margin was
-//! 0.17. This 270M model amplifies a change in the last bit of a sum into tenths of a logit, so
-//! no independent implementation can stay within 0.25 of every llama.cpp configuration. The
-//! tests therefore require:
 //! - identical tokenization;
-//! - bit-level agreement on the short prompts where our arithmetic is the same as llama.cpp's
-//!   (`EXACT_CASES`, with the AVX2 kernels, whose sums are ordered as ggml's);
-//! - top-10 logits within `LOGIT_TOL` of llama.cpp's, and its clear top-10 ids in ours;
+//! - top-10 logits within `LOGIT_TOL` (0.25) of llama.cpp's, with the same ids; with the AVX2
+//!   kernels (whose sums are ordered as ggml's) the logits are bit-for-bit llama.cpp's;
 //! - the first 32 greedy tokens equal to llama.cpp's, a divergence being accepted only at a step
-//!   where llama.cpp's own top-2 margin is below `MARGIN_TIE` (the comparison stops there). Each
-//!   divergence is printed.
+//!   where llama.cpp's own top-2 margin is below `MARGIN_TIE` (0.05); each would be printed.
+//!
+//! llama.cpp disagrees with itself across batch sizes: the same prompts with n_ubatch = 512
+//! (recorded as `batched`) move its top-10 logits by up to 0.65 and change its greedy choice at a
+//! margin of 0.17, because its batched kernels sum in another order and this small model
+//! amplifies last-bit differences. The test prints our distance to that run too.
 //!
 //! The exact answer for the stored weights (float64, `tests/data/exact_reference.json`) is checked
 //! separately against `--precision f32` in `exact_reference.rs`.
@@ -28,14 +26,12 @@ use std::sync::Arc;
 use gemma_engine::{GenerateOptions, LoadedModel, Logits, SamplerConfig};
 use serde::Deserialize;
 
-/// A divergence is acceptable only where llama.cpp's top-2 margin is below this (its own
-/// batch-size noise changes its choice at a margin of 0.17).
-const MARGIN_TIE: f32 = 0.25;
-/// Largest accepted difference between our logits and llama.cpp's at its top-10 ids (its own
-/// batch-size noise reaches 0.65).
-const LOGIT_TOL: f32 = 1.0;
-/// Short prompts on which our logits equal llama.cpp's (up to float printing).
-const EXACT_CASES: [&str; 2] = ["bos_only", "capital_of_france"];
+/// A divergence is acceptable only where llama.cpp's top-2 margin is below this.
+const MARGIN_TIE: f32 = 0.05;
+/// Largest accepted difference between our logits and llama.cpp's at its top-10 ids.
+const LOGIT_TOL: f32 = 0.25;
+/// With the AVX2 kernels our logits are llama.cpp's, up to the fixture's decimal printing.
+const EXACT_TOL: f32 = 1e-5;
 
 #[derive(Deserialize)]
 struct Top {
@@ -120,39 +116,32 @@ fn top10_logits_match_llama_cpp() {
             .new_session(Some(c.prompt_tokens.len() + 1), Some(2))
             .unwrap();
         let logits = s.eval(&c.prompt_tokens, Logits::Last).unwrap();
+        let diff = |top: &[Top]| {
+            top.iter()
+                .map(|t| (logits[t.id as usize] - t.logit).abs())
+                .fold(0f32, f32::max)
+        };
         let mut ours: Vec<u32> = (0..logits.len() as u32).collect();
         ours.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
         ours.truncate(10);
-        let worst = c
-            .top10
-            .iter()
-            .map(|t| (logits[t.id as usize] - t.logit).abs())
-            .fold(0f32, f32::max);
-        // llama.cpp's top-10 ids that clear its 10th logit by more than twice the tolerance.
-        let tenth = c.top10[9].logit;
-        let missing: Vec<u32> = c
-            .top10
-            .iter()
-            .filter(|t| t.logit > tenth + 2.0 * LOGIT_TOL && !ours.contains(&t.id))
-            .map(|t| t.id)
-            .collect();
+        let worst = diff(&c.top10);
         let same_set = c.top10.iter().all(|t| ours.contains(&t.id));
         eprintln!("case {}: largest top-10 logit difference from llama.cpp {worst:.4}, same top-10 ids: {same_set}", c.name);
         if let Some(b) = &c.batched {
-            let wb = b
-                .top10
+            let first = b
+                .generated
                 .iter()
-                .map(|t| (logits[t.id as usize] - t.logit).abs())
-                .fold(0f32, f32::max);
+                .zip(&c.generated)
+                .position(|(x, y)| x != y);
             eprintln!(
-                "    (llama.cpp with n_batch {}: difference {wb:.4})",
-                b.n_batch
+                "    (llama.cpp with n_batch {}: difference {:.4}; its greedy ids first differ from n_batch 1 at {first:?})",
+                b.n_batch,
+                diff(&b.top10)
             );
         }
-        let exact = exact_kernels && EXACT_CASES.contains(&c.name.as_str());
-        if worst > LOGIT_TOL || !missing.is_empty() || (exact && worst > 1e-5) {
+        if worst > LOGIT_TOL || !same_set || (exact_kernels && worst > EXACT_TOL) {
             failures.push(format!(
-                "{} (difference {worst}, missing clear ids {missing:?})",
+                "{} (difference {worst}, same ids {same_set})",
                 c.name
             ));
         }

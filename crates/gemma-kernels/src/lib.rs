@@ -14,6 +14,7 @@
 mod act;
 pub mod dtype;
 mod f32ops;
+pub mod ggml;
 mod level;
 pub mod quant;
 #[cfg(target_arch = "x86_64")]

@@ -2,9 +2,11 @@
 
 use gemma_kernels::{axpy_f32, dot_f32};
 
+use crate::ggml_attn;
 use crate::matmul::{matmul, row};
 use crate::ops::{
-    geglu, rms_norm, rms_norm_rows, rope_apply, rope_cos_sin, softcap, softmax, RopeAngles,
+    geglu, rms_norm, rms_norm_rows, rope_apply, rope_apply_fused, rope_cos_sin, softcap, softmax,
+    RopeAngles,
 };
 use crate::parallel::for_units;
 use crate::precision::{geglu_table, round_f16_slice};
@@ -89,9 +91,9 @@ impl Model {
             matmul(file, &lw.wq, &h, n, &mut q, threads, self.precision);
             matmul(file, &lw.wk, &h, n, &mut k, threads, self.precision);
             matmul(file, &lw.wv, &h, n, &mut v, threads, self.precision);
-            let how = match self.precision {
-                Precision::Mixed => RopeAngles::Ggml,
-                Precision::F32 => RopeAngles::Reference,
+            let (how, rope): (_, fn(&mut [f32], &[(f32, f32)])) = match self.precision {
+                Precision::Mixed => (RopeAngles::Ggml, rope_apply_fused),
+                Precision::F32 => (RopeAngles::Reference, rope_apply),
             };
             for t in 0..n {
                 rope_cos_sin(
@@ -106,13 +108,13 @@ impl Model {
                     if let Some(qn) = &lw.q_norm {
                         rms_norm(head, qn, eps);
                     }
-                    rope_apply(head, &cs);
+                    rope(head, &cs);
                 }
                 for head in k[t * kvd..(t + 1) * kvd].chunks_exact_mut(hd) {
                     if let Some(kn) = &lw.k_norm {
                         rms_norm(head, kn, eps);
                     }
-                    rope_apply(head, &cs);
+                    rope(head, &cs);
                 }
             }
             let mixed = self.precision == Precision::Mixed;
@@ -135,26 +137,26 @@ impl Model {
                 window: lc.sliding_window,
                 scale: if mixed { 1.0 } else { cfg.query_scale() },
                 softcap: cfg.attn_logit_softcapping,
-                round_probs: mixed,
+                ggml: mixed,
             };
             if n == 1 {
                 // One token: spread the heads over threads.
                 for_units(&mut attn, hd, threads, |heads, out| {
-                    let mut scores = Vec::new();
+                    let mut scratch = Scratch::default();
                     for (i, head) in heads.enumerate() {
                         let qh = &q[head * hd..(head + 1) * hd];
-                        spec.attend(qh, head, pos0, &mut scores, &mut out[i * hd..(i + 1) * hd]);
+                        spec.attend(qh, head, pos0, &mut scratch, &mut out[i * hd..(i + 1) * hd]);
                     }
                 });
             } else {
                 // A batch: spread the tokens over threads.
                 for_units(&mut attn, qd, threads, |toks, out| {
-                    let mut scores = Vec::new();
+                    let mut scratch = Scratch::default();
                     for (i, t) in toks.enumerate() {
                         for head in 0..cfg.num_attention_heads {
                             let qh = &q[t * qd + head * hd..][..hd];
                             let dst = &mut out[i * qd + head * hd..][..hd];
-                            spec.attend(qh, head, pos0 + t, &mut scores, dst);
+                            spec.attend(qh, head, pos0 + t, &mut scratch, dst);
                         }
                     }
                 });
@@ -216,17 +218,31 @@ struct AttnSpec<'a> {
     window: Option<usize>,
     scale: f32,
     softcap: Option<f32>,
-    /// Round attention weights to f16 before weighting values (llama.cpp's f16 V product).
-    round_probs: bool,
+    /// llama.cpp's numerics: f16 dot products and its softmax (see `ggml_attn`).
+    ggml: bool,
 }
 
 impl AttnSpec<'_> {
     /// Attention of query head `head` at absolute position `pos` over the cached positions it may see.
-    fn attend(&self, q: &[f32], head: usize, pos: usize, scores: &mut Vec<f32>, out: &mut [f32]) {
+    fn attend(&self, q: &[f32], head: usize, pos: usize, scratch: &mut Scratch, out: &mut [f32]) {
         let hd = self.head_dim;
         let off = (head / self.group) * hd;
         // A local layer sees the last `window` positions, itself included.
         let start = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        if self.ggml && self.softcap.is_none() {
+            return ggml_attn::attend(
+                q,
+                self.keys,
+                self.vals,
+                self.kv_dim,
+                off,
+                start,
+                pos,
+                &mut scratch.ggml,
+                out,
+            );
+        }
+        let scores = &mut scratch.scores;
         scores.clear();
         for j in start..=pos {
             let kj = &self.keys[j * self.kv_dim + off..][..hd];
@@ -236,7 +252,7 @@ impl AttnSpec<'_> {
             softcap(scores, cap);
         }
         softmax(scores);
-        if self.round_probs {
+        if self.ggml {
             round_f16_slice(scores);
         }
         out.fill(0.0);
@@ -244,4 +260,11 @@ impl AttnSpec<'_> {
             axpy_f32(p, &self.vals[j * self.kv_dim + off..][..hd], out);
         }
     }
+}
+
+/// Per-thread attention buffers.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    ggml: ggml_attn::Scratch,
 }

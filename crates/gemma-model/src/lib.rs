@@ -10,6 +10,7 @@ use gemma_formats::GgufFile;
 pub mod config;
 mod error;
 mod forward;
+pub mod ggml_attn;
 pub mod kv;
 pub mod matmul;
 pub mod ops;

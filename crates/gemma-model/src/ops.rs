@@ -75,6 +75,18 @@ pub fn rope_apply(x: &mut [f32], cs: &[(f32, f32)]) {
     }
 }
 
+/// [`rope_apply`] as llama.cpp's compiled C computes it: GCC contracts `x0*cos - x1*sin` into
+/// one fused multiply-subtract (`fma(x0, cos, -(x1*sin))`), and likewise the sum.
+pub fn rope_apply_fused(x: &mut [f32], cs: &[(f32, f32)]) {
+    let half = x.len() / 2;
+    debug_assert_eq!(cs.len(), half);
+    for (i, &(c, s)) in cs.iter().enumerate() {
+        let (a, b) = (x[i], x[i + half]);
+        x[i] = a.mul_add(c, -(b * s));
+        x[i + half] = a.mul_add(s, b * c);
+    }
+}
+
 /// GELU with the tanh approximation (`gelu_pytorch_tanh`), which every Gemma uses.
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;

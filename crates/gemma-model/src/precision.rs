@@ -5,8 +5,6 @@ use std::sync::OnceLock;
 use half::f16;
 use serde::Serialize;
 
-use crate::ops::gelu_tanh;
-
 /// The numerics of the forward pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,12 +53,22 @@ pub fn round_f16_slice(x: &mut [f32]) {
     }
 }
 
-/// GELU (tanh form) evaluated at every f16 value and rounded to f16, as llama.cpp tabulates it.
+/// `ggml_gelu_f32` as llama.cpp's compiled C evaluates it:
+/// `0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x)))`, where GCC contracts
+/// `1.0f + (GELU_COEF_A*x)*x` into one fused multiply-add.
+fn gelu_ggml(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_4;
+    const GELU_COEF_A: f32 = 0.044_715;
+    let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh())
+}
+
+/// GELU evaluated at every f16 value and rounded to f16, as llama.cpp tabulates it.
 fn gelu_table() -> &'static [f32] {
     static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=u16::MAX)
-            .map(|bits| round_f16(gelu_tanh(f16::from_bits(bits).to_f32())))
+            .map(|bits| round_f16(gelu_ggml(f16::from_bits(bits).to_f32())))
             .collect()
     })
 }
@@ -83,6 +91,7 @@ pub fn geglu_table(gate: &mut [f32], up: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::gelu_tanh;
 
     #[test]
     fn table_gelu_is_within_f16_rounding_of_exact() {

@@ -1,0 +1,135 @@
+//! Attention with llama.cpp's CPU numerics (the `mixed` precision).
+//!
+//! llama.cpp (vendored in llama-cpp-python 0.3.36) evaluates attention without flash attention
+//! as: `KQ = K·q` with `ggml_vec_dot_f16` (q rounded to f16); a softmax over the KV cells in
+//! chunks of 16 (`ggml_vec_soft_max_f32`: `ggml_v_expf`, each chunk reduced in f32 and summed in
+//! f64, then scaled by the f32 inverse); probabilities rounded to f16; then `V·p` with
+//! `ggml_vec_dot_f16` over the cells, whose element `j` goes to lane `j % 16` of accumulator
+//! `(j / 16) % 4`. This small model turns a change in the last bit of such a sum into tenths of
+//! a logit, so the orders are reproduced exactly (kernels in `gemma_kernels::ggml`). Cell `j`
+//! holds position `j` (one sequence from position 0); masked cells add exact zeros and are skipped.
+
+use gemma_kernels::ggml::{
+    dot_f16_ggml, fma_axpy, reduce16, reduce_accs, v_expf, ACCS, LANES, STEP,
+};
+
+use crate::precision::round_f16;
+
+/// Buffers reused across calls.
+#[derive(Default)]
+pub struct Scratch {
+    scores: Vec<f32>,
+    acc: Vec<f32>,
+}
+
+/// Where the V·p contributions of one query head gather: one row of `head_dim` per lane.
+fn lane_of(j: usize) -> usize {
+    ((j / LANES) % ACCS) * LANES + j % LANES
+}
+
+/// One query head at position `pos` over cells `start..=pos`: llama.cpp's `softmax(K·q)·V`.
+///
+/// `q` is pre-scaled and rounded to f16; `keys`/`vals` rows (`kv_dim` wide, this head's slice at
+/// `off`) hold f16-rounded values. Writes `q.len()` outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    q: &[f32],
+    keys: &[f32],
+    vals: &[f32],
+    kv_dim: usize,
+    off: usize,
+    start: usize,
+    pos: usize,
+    s: &mut Scratch,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    s.scores.clear();
+    s.scores
+        .extend((start..=pos).map(|j| dot_f16_ggml(&keys[j * kv_dim + off..][..hd], q)));
+    let max = s.scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    s.scores.iter_mut().for_each(|v| *v -= max);
+    v_expf(&mut s.scores);
+    let mut sum = 0f64;
+    for chunk in start / LANES..=pos / LANES {
+        let mut lanes = [0f32; LANES];
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let j = chunk * LANES + l;
+            if (start..=pos).contains(&j) {
+                *lane = s.scores[j - start];
+            }
+        }
+        sum += reduce16(&lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    s.scores.iter_mut().for_each(|v| *v = round_f16(*v * inv));
+
+    s.acc.clear();
+    s.acc.resize(STEP * hd, 0.0);
+    for (k, j) in (start..=pos).enumerate() {
+        let a = lane_of(j);
+        fma_axpy(
+            s.scores[k],
+            &vals[j * kv_dim + off..][..hd],
+            &mut s.acc[a * hd..(a + 1) * hd],
+        );
+    }
+    // Lanes that received no cell hold zeros, as masked cells give in ggml.
+    for (d, o) in out.iter_mut().enumerate() {
+        let mut acc = [[0f32; LANES]; ACCS];
+        for (a, lanes) in acc.iter_mut().enumerate() {
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                *lane = s.acc[(a * LANES + l) * hd + d];
+            }
+        }
+        *o = reduce_accs(&mut acc) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_keys_average_the_values() {
+        let q = vec![0.5f32; 64];
+        let keys = vec![0.25f32; 128];
+        let vals: Vec<f32> = (0..128).map(|i| if i < 64 { 1.0 } else { 3.0 }).collect();
+        let mut out = vec![0f32; 64];
+        attend(
+            &q,
+            &keys,
+            &vals,
+            64,
+            0,
+            0,
+            1,
+            &mut Scratch::default(),
+            &mut out,
+        );
+        assert!(out.iter().all(|&o| o == 2.0), "{out:?}");
+    }
+
+    #[test]
+    fn a_window_ignores_older_cells() {
+        // Cell 0 has a huge value but lies outside the window start..=pos = 1..=2.
+        let q = vec![0.5f32; 64];
+        let keys = vec![0.25f32; 3 * 64];
+        let vals: Vec<f32> = (0..3 * 64)
+            .map(|i| if i < 64 { 1e4 } else { 1.0 })
+            .collect();
+        let mut out = vec![0f32; 64];
+        attend(
+            &q,
+            &keys,
+            &vals,
+            64,
+            0,
+            1,
+            2,
+            &mut Scratch::default(),
+            &mut out,
+        );
+        assert!(out.iter().all(|&o| o == 1.0), "{out:?}");
+    }
+}
