@@ -28,12 +28,11 @@ pub fn reduce16(x: &[f32; LANES]) -> f32 {
 
 /// `GGML_F32x16_REDUCE` of 4 accumulators, widened to f64 as ggml does.
 pub fn reduce_accs(acc: &mut [[f32; LANES]; ACCS]) -> f64 {
+    let [a0, a1, a2, a3] = acc;
     for l in 0..LANES {
-        acc[0][l] += acc[2][l];
-        acc[1][l] += acc[3][l];
-    }
-    for l in 0..LANES {
-        acc[0][l] += acc[1][l];
+        a0[l] += a2[l];
+        a1[l] += a3[l];
+        a0[l] += a1[l];
     }
     reduce16(&acc[0]) as f64
 }

@@ -12,6 +12,9 @@ use crate::parallel::for_units;
 use crate::precision::{geglu_table, round_f16_slice};
 use crate::{KvCache, Model, ModelError, Precision};
 
+/// Applies RoPE to one head from its `(cos, sin)` table.
+type RopeFn = fn(&mut [f32], &[(f32, f32)]);
+
 /// Which positions of a batch need logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Logits {
@@ -91,7 +94,7 @@ impl Model {
             matmul(file, &lw.wq, &h, n, &mut q, threads, self.precision);
             matmul(file, &lw.wk, &h, n, &mut k, threads, self.precision);
             matmul(file, &lw.wv, &h, n, &mut v, threads, self.precision);
-            let (how, rope): (_, fn(&mut [f32], &[(f32, f32)])) = match self.precision {
+            let (how, rope): (_, RopeFn) = match self.precision {
                 Precision::Mixed => (RopeAngles::Ggml, rope_apply_fused),
                 Precision::F32 => (RopeAngles::Reference, rope_apply),
             };

@@ -57,7 +57,8 @@ pub fn round_f16_slice(x: &mut [f32]) {
 /// `0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x)))`, where GCC contracts
 /// `1.0f + (GELU_COEF_A*x)*x` into one fused multiply-add.
 fn gelu_ggml(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_4;
+    // ggml's `0.79788456080286535587989211986876f`, rounded to f32.
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const GELU_COEF_A: f32 = 0.044_715;
     let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh())
