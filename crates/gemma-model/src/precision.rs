@@ -11,8 +11,9 @@ use serde::Serialize;
 pub enum Precision {
     /// llama.cpp's CPU numerics: activations quantized to the 8-bit format each weight type pairs
     /// with (Q8_0, Q8_1, Q8_K; f16/bf16 for half-precision weights) with integer block products;
-    /// keys, values, queries and attention weights rounded to f16 as its f16 KV cache does; GELU
-    /// read from a table over f16 inputs. Faster, and it agrees with llama.cpp.
+    /// keys, values, queries and attention weights rounded to f16 as its f16 KV cache does, with
+    /// its attention sums in ggml's order (`ggml_attn`); GELU read from a table over f16 inputs;
+    /// RoPE as ggml computes it. Faster, and bit-for-bit llama.cpp on the default model.
     #[default]
     Mixed,
     /// f32 throughout, weights dequantized exactly: the PyTorch reference's numerics.
