@@ -1,6 +1,7 @@
 //! `gemma info`: metadata, tensor types and sizes, and the resolved configuration.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use anyhow::Result;
 use clap::Args;
@@ -22,25 +23,27 @@ pub struct InfoArgs {
 
 /// Run `gemma info`.
 pub fn info(a: InfoArgs) -> Result<()> {
+    let mut o = String::new();
     let m = a.model.load()?;
     let cfg = m.config();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(cfg)?);
-        return Ok(());
+        writeln!(o, "{}", serde_json::to_string_pretty(cfg)?)?;
+        return crate::print_out(&o);
     }
     let file = m.model.file();
-    println!("file: {}", m.path.display());
-    println!(
+    writeln!(o, "file: {}", m.path.display())?;
+    writeln!(
+        o,
         "GGUF version {}, {} bytes, alignment {}",
         file.version(),
         file.file_size(),
         file.alignment()
-    );
-    println!("kernels: {}", gemma_kernels::kernel_level());
-    println!("precision: {}", m.model.precision);
-    println!("\nmetadata:");
+    )?;
+    writeln!(o, "kernels: {}", gemma_kernels::kernel_level())?;
+    writeln!(o, "precision: {}", m.model.precision)?;
+    writeln!(o, "\nmetadata:")?;
     for (k, v) in file.metadata() {
-        println!("  {k} = {v}");
+        writeln!(o, "  {k} = {v}")?;
     }
     let mut by_type: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
     for t in file.tensors() {
@@ -48,37 +51,41 @@ pub fn info(a: InfoArgs) -> Result<()> {
         e.0 += 1;
         e.1 += t.n_bytes;
     }
-    println!("\ntensors: {}", file.tensors().len());
+    writeln!(o, "\ntensors: {}", file.tensors().len())?;
     for (ty, (n, bytes)) in &by_type {
-        println!(
+        writeln!(
+            o,
             "  {ty:<7} {n:>4} tensors {:>10.2} MiB",
             *bytes as f64 / (1 << 20) as f64
-        );
+        )?;
     }
     if a.tensors {
         for t in file.tensors() {
-            println!(
+            writeln!(
+                o,
                 "  {:<32} {:<7} {:?} {} bytes",
                 t.name,
                 t.dtype.name(),
                 t.dims,
                 t.n_bytes
-            );
+            )?;
         }
     }
-    println!("\nresolved configuration:");
-    println!("{}", serde_json::to_string_pretty(cfg)?);
-    println!("query scale: {}", cfg.query_scale());
-    println!(
+    writeln!(o, "\nresolved configuration:")?;
+    writeln!(o, "{}", serde_json::to_string_pretty(cfg)?)?;
+    writeln!(o, "query scale: {}", cfg.query_scale())?;
+    writeln!(
+        o,
         "vocabulary: {} tokens (bos {:?}, eos {:?})",
         m.tokenizer.vocab_size(),
         m.tokenizer.bos(),
         m.tokenizer.eos()
-    );
+    )?;
     let ctx = cfg.default_ctx();
-    println!(
+    writeln!(
+        o,
         "default context: {ctx} tokens, KV cache {:.1} MiB at full context",
         cfg.kv_bytes(ctx) as f64 / (1 << 20) as f64
-    );
-    Ok(())
+    )?;
+    crate::print_out(&o)
 }

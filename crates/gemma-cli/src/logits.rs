@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use gemma_engine::Logits;
 use serde::Serialize;
+use std::fmt::Write as _;
 
 use crate::ModelArgs;
 
@@ -49,6 +50,7 @@ struct Report {
 
 /// Run `gemma logits`.
 pub fn logits(a: LogitsArgs) -> Result<()> {
+    let mut o = String::new();
     let m = a.model.load()?;
     let tokens = match (a.prompt, a.tokens) {
         (Some(p), None) => m.tokenize(&p, !a.no_bos),
@@ -85,13 +87,13 @@ pub fn logits(a: LogitsArgs) -> Result<()> {
         })
         .collect();
     if a.json {
-        println!("{}", serde_json::to_string(&Report { tokens, top })?);
+        writeln!(o, "{}", serde_json::to_string(&Report { tokens, top })?)?;
     } else {
-        println!("{} tokens; top {k} at the last position:", tokens.len());
+        writeln!(o, "{} tokens; top {k} at the last position:", tokens.len())?;
         for t in top {
             let piece = m.tokenizer.token_str(t.id).unwrap_or("");
-            println!("{:>7} {:>10.4} {:?}", t.id, t.logit, piece);
+            writeln!(o, "{:>7} {:>10.4} {:?}", t.id, t.logit, piece)?;
         }
     }
-    Ok(())
+    crate::print_out(&o)
 }

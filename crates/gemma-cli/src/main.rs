@@ -1,5 +1,6 @@
 //! The `gemma` command line: thin over the `gemma-engine` library.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,6 +96,17 @@ struct PullArgs {
     force: bool,
 }
 
+/// Write `text` to stdout at once; a reader that closed the pipe early (`gemma info | head`)
+/// is not an error.
+pub fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 /// The text given as an argument, or all of stdin.
 pub fn text_or_stdin(text: Option<String>) -> Result<String> {
     match text {
@@ -110,28 +122,30 @@ pub fn text_or_stdin(text: Option<String>) -> Result<String> {
 }
 
 fn tokenize(a: TokenizeArgs) -> Result<()> {
+    let mut o = String::new();
     let text = text_or_stdin(a.text)?;
     let m = a.model.load()?;
     let ids = m.tokenize(&text, !a.no_bos);
     if a.json {
-        println!("{}", serde_json::to_string(&ids)?);
+        writeln!(o, "{}", serde_json::to_string(&ids)?)?;
     } else {
         for id in ids {
             let piece = m.tokenizer.token_str(id).unwrap_or("");
-            println!("{id:>6} -> {piece:?}");
+            writeln!(o, "{id:>6} -> {piece:?}")?;
         }
     }
-    Ok(())
+    crate::print_out(&o)
 }
 
 fn pull(a: PullArgs) -> Result<()> {
+    let mut o = String::new();
     let path = gemma_hub::pull(true, a.force)?;
     if a.print_path {
-        println!("{}", path.display());
+        writeln!(o, "{}", path.display())?;
     } else {
         eprintln!("model ready: {}", path.display());
     }
-    Ok(())
+    crate::print_out(&o)
 }
 
 fn main() -> ExitCode {

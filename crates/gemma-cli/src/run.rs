@@ -88,7 +88,8 @@ pub fn run(a: RunArgs) -> Result<()> {
             return Err(e.into());
         }
     }
-    let _ = writeln!(out);
+    // End the terminal line on stderr, so stdout holds exactly the generated text.
+    eprintln!();
     if summary.stop == StopReason::ContextFull {
         eprintln!(
             "\n[stopped: the {}-token context is full; raise --ctx to generate more]",

@@ -218,3 +218,25 @@ fn clear_errors_for_bad_input() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("top_p"));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // As in `gemma info | head -1`: the reader goes away before gemma writes.
+    let m = model();
+    for args in [
+        vec!["info", "--tensors", "--model", &m],
+        vec!["tokenize", "--model", &m, "hello world"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gemma"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "gemma {args:?}: {err}");
+        assert!(out.status.success(), "gemma {args:?}: {err}");
+    }
+}
