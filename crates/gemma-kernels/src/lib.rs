@@ -22,7 +22,7 @@ pub mod x86;
 
 pub use act::{
     act_bytes, act_type, dot_row_act, dot_row_act_scalar, quantize_act, quantize_act_scalar,
-    ActType,
+    ActType, ACT_BIT_EXACT_DTYPES,
 };
 pub use dtype::DType;
 pub use f32ops::{axpy_f32_scalar, dot_f32_scalar};

@@ -1,13 +1,13 @@
 //! Property tests of the activation-quantized kernels: every AVX2 kernel against its scalar
-//! twin (quantized bytes identical, dots within rounding), and every scalar dot against
-//! dequantize-both-then-dot, for every weight type on random blocks.
+//! twin (quantized bytes identical, dots of the bit-exact types identical), and every scalar
+//! dot against dequantize-both-then-dot, for every weight type on random blocks.
 
 mod common;
 
 use common::*;
 use gemma_kernels::{
     act_bytes, act_type, dot_f32_scalar, dot_row_act, dot_row_act_scalar, quantize_act,
-    quantize_act_scalar, DType,
+    quantize_act_scalar, DType, ACT_BIT_EXACT_DTYPES,
 };
 use proptest::prelude::*;
 
@@ -31,6 +31,31 @@ fn q8_1_sum_correction(w: DType, row: &[u8], xq: &[u8], av: &[f32]) -> (f64, f64
         size += (m * f16(&y[2..])).abs();
     }
     (corr, size)
+}
+
+/// A random row for the bit-identity tests; with `wild`, every f16 scale field is any finite
+/// half (subnormal to 65504, either sign), so lanes cancel, overflow and underflow.
+fn bit_exact_row(w: DType, n: usize, wild: bool, rng: &mut TestRng) -> Vec<u8> {
+    let mut row = random_row(w, n, rng);
+    if wild {
+        for block in row.chunks_exact_mut(w.block_bytes()) {
+            for &off in f16_fields(w) {
+                let h = loop {
+                    let h = rng.next_u64() as u16;
+                    if h & 0x7C00 != 0x7C00 {
+                        break h;
+                    }
+                };
+                block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+    }
+    row
+}
+
+/// Equal bits, or both NaN (the payload of a NaN made from infinities is not specified).
+fn same_bits(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
 /// Quantizes `x` for `w` with the scalar quantizer.
@@ -65,6 +90,22 @@ proptest! {
         prop_assert!(act_dot_close(got, want, scale), "{} n={}: {} vs {} (scale {})", w, n, got, want, scale);
         let got = dot_row_act(w, &row, &xq);
         prop_assert!(act_dot_close(got, want, scale), "{} n={} dispatched: {} vs {}", w, n, got, want);
+    }
+
+    #[test]
+    fn dispatched_dot_equals_scalar_bit_for_bit(
+        t in 0..ACT_BIT_EXACT_DTYPES.len(),
+        blocks in 0usize..=12,
+        wild in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let w = ACT_BIT_EXACT_DTYPES[t];
+        let n = w.block_len() * blocks;
+        let mut rng = TestRng::new(seed);
+        let row = bit_exact_row(w, n, wild, &mut rng);
+        let xq = quantized(w, &random_activations(n, &mut rng));
+        let (got, want) = (dot_row_act(w, &row, &xq), dot_row_act_scalar(w, &row, &xq));
+        prop_assert!(same_bits(got, want), "{} n={}: dispatched {:e} vs scalar {:e}", w, n, got, want);
     }
 
     #[test]
@@ -128,22 +169,28 @@ mod x86 {
         }
 
         #[test]
-        fn avx2_dots_match_scalar(
+        fn avx2_dots_equal_scalar_bit_for_bit(
             t in 0..ACT_AVX2_DTYPES.len(),
             blocks in 0usize..=12,
+            wild in any::<bool>(),
             seed in any::<u64>(),
         ) {
             if skip("dot_row_act") { return Ok(()); }
             let w = ACT_AVX2_DTYPES[t];
             let n = w.block_len() * blocks;
             let mut rng = TestRng::new(seed);
-            let row = random_row(w, n, &mut rng);
+            let row = bit_exact_row(w, n, wild, &mut rng);
             let xq = quantized(w, &random_activations(n, &mut rng));
-            let scale = abs_dot(&dequantized(w, &row, n), &dequantize_act(act_type(w), &xq));
             let want = dot_row_act_scalar(w, &row, &xq);
             let got = dot_row_act_avx2(w, &row, &xq).expect("listed type has a kernel");
-            prop_assert!(act_dot_close(got, want, scale), "{} n={}: avx2 {} vs scalar {}", w, n, got, want);
+            // The scalar twins use the AVX2 lane structure: same bits, not just close.
+            prop_assert!(same_bits(got, want), "{} n={}: avx2 {:e} vs scalar {:e}", w, n, got, want);
         }
+    }
+
+    #[test]
+    fn avx2_kernels_are_the_bit_exact_types() {
+        assert_eq!(ACT_AVX2_DTYPES, ACT_BIT_EXACT_DTYPES);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `dw * da` (Q8_1: plus `m * s`) and accumulated in f32, as ggml's portable code does.
 //! (Q8_1's `s` is `d * sum(q)` rounded to f16, so the min term differs slightly from
 //! `m` times the sum of the dequantized activations; ggml uses `s` too.)
-//! Weight layouts are described in [`crate::quant::legacy`].
+//! Weight layouts are described in [`crate::quant::legacy`]. Q5_0 and Q8_0 are not here:
+//! they follow ggml's AVX2 lane order bit for bit in [`super::lanes`].
 
 use crate::f32ops::dot_acc;
 use crate::quant::f16_at;
@@ -87,23 +88,9 @@ pub(crate) fn dot_q4_1(row: &[u8], xq: &[u8]) -> f32 {
     dot_affine(20, row, xq, |b, q| nibbles(&b[4..20], 0, q))
 }
 
-/// Q5_0 × Q8_0.
-pub(crate) fn dot_q5_0(row: &[u8], xq: &[u8]) -> f32 {
-    dot_scaled(22, row, xq, |b, q| five_bits(&b[2..6], &b[6..22], 16, q))
-}
-
 /// Q5_1 × Q8_1.
 pub(crate) fn dot_q5_1(row: &[u8], xq: &[u8]) -> f32 {
     dot_affine(24, row, xq, |b, q| five_bits(&b[4..8], &b[8..24], 0, q))
-}
-
-/// Q8_0 × Q8_0.
-pub(crate) fn dot_q8_0(row: &[u8], xq: &[u8]) -> f32 {
-    dot_scaled(34, row, xq, |b, q| {
-        for (o, &v) in q.iter_mut().zip(&b[2..34]) {
-            *o = v as i8;
-        }
-    })
 }
 
 /// IQ4_NL × Q8_0.

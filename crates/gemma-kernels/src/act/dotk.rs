@@ -4,7 +4,8 @@
 //! Per super-block, as ggml: `isum = sum_g scale_g * sum_{i in g}(qw_i * qa_i)` exactly in
 //! i32; for the formats with mins, `msum = sum_g min_g * (sum of the activation quants
 //! of g)` from the Q8_K sums; the block adds `(da * dw) * isum - (da * dmin) * msum` in f32.
-//! Weight layouts are described in [`crate::quant::k`].
+//! Weight layouts are described in [`crate::quant::k`]. Q4_K and Q6_K are not here: they
+//! follow ggml's AVX2 lane order bit for bit in [`super::lanes`].
 
 use crate::quant::f16_at;
 use crate::quant::k::{k3_scales, k4_scales_mins};
@@ -122,20 +123,6 @@ fn dot_k4_like(bb: usize, row: &[u8], xq: &[u8], decode: impl Fn(&[u8], &mut [i8
     sum
 }
 
-/// Q4_K × Q8_K (144-byte blocks: `d`, `dmin`, 12 scale bytes, 128 nibble bytes).
-pub(crate) fn dot_q4_k(row: &[u8], xq: &[u8]) -> f32 {
-    dot_k4_like(144, row, xq, |b, q| {
-        let qs = &b[16..144];
-        for j in 0..4 {
-            for l in 0..32 {
-                let v = qs[32 * j + l];
-                q[64 * j + l] = (v & 0x0F) as i8;
-                q[64 * j + 32 + l] = (v >> 4) as i8;
-            }
-        }
-    })
-}
-
 /// Q5_K × Q8_K (176-byte blocks: `d`, `dmin`, 12 scale bytes, `qh[32]`, `qs[128]`).
 pub(crate) fn dot_q5_k(row: &[u8], xq: &[u8]) -> f32 {
     dot_k4_like(176, row, xq, |b, q| {
@@ -149,31 +136,4 @@ pub(crate) fn dot_q5_k(row: &[u8], xq: &[u8]) -> f32 {
             }
         }
     })
-}
-
-/// Q6_K × Q8_K (210-byte blocks: `ql[128]`, `qh[64]`, 16 i8 scales, `d`).
-pub(crate) fn dot_q6_k(row: &[u8], xq: &[u8]) -> f32 {
-    let mut q = [0i8; QK_K];
-    let mut sum = 0.0f32;
-    for (b, y) in row.chunks_exact(210).zip(xq.chunks_exact(Q8K_BYTES)) {
-        let (dy, a, _) = q8k(y);
-        let (ql, qh) = (&b[0..128], &b[128..192]);
-        for h in 0..2 {
-            for l in 0..32 {
-                let (lo, hi, hb) = (ql[64 * h + l], ql[64 * h + 32 + l], qh[32 * h + l]);
-                let base = 128 * h + l;
-                q[base] = ((lo & 0x0F) | ((hb & 3) << 4)) as i8 - 32;
-                q[base + 32] = ((hi & 0x0F) | (((hb >> 2) & 3) << 4)) as i8 - 32;
-                q[base + 64] = ((lo >> 4) | (((hb >> 4) & 3) << 4)) as i8 - 32;
-                q[base + 96] = ((hi >> 4) | (((hb >> 6) & 3) << 4)) as i8 - 32;
-            }
-        }
-        let mut sc = [0i32; 16];
-        for (o, &s) in sc.iter_mut().zip(&b[192..208]) {
-            *o = s as i8 as i32;
-        }
-        let isum = scaled_isum(&q, a, &sc);
-        sum += (f16_at(&b[208..]) * dy) * isum as f32;
-    }
-    sum
 }

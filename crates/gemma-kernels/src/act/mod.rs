@@ -19,6 +19,7 @@ use crate::DType;
 
 pub(crate) mod dot32;
 pub(crate) mod dotk;
+pub(crate) mod lanes;
 pub(crate) mod quantize;
 
 /// An activation format: what llama.cpp converts an f32 activation row to before taking
@@ -101,6 +102,11 @@ impl std::fmt::Display for ActType {
         f.write_str(self.name())
     }
 }
+
+/// The weight types whose activation-quantized dots reproduce ggml's x86 (AVX2) `vec_dot`
+/// bit for bit at every kernel level: [`dot_row_act`] and [`dot_row_act_scalar`] give the
+/// same bits for them. The other types agree with ggml up to f32 summation order.
+pub const ACT_BIT_EXACT_DTYPES: [DType; 4] = [DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K];
 
 /// The activation format llama.cpp pairs with weights of type `w` (its `vec_dot_type`).
 pub fn act_type(w: DType) -> ActType {
@@ -201,9 +207,10 @@ pub fn quantize_act_scalar(w: DType, x: &[f32], out: &mut [u8]) {
 /// [`quantize_act`] for the same type and length), as llama.cpp computes it, with the
 /// active kernel level.
 ///
-/// Block integer sums are exact; the AVX2 kernels (types in
-/// [`crate::x86::ACT_AVX2_DTYPES`]) also combine them in f32 in ggml's order, the others
-/// in a simple per-block order that agrees to float rounding.
+/// Block integer sums are exact. For the types in [`ACT_BIT_EXACT_DTYPES`] (the default
+/// model's) they are also combined in f32 exactly as ggml's x86 AVX2 kernels do, at every
+/// kernel level, so the result has ggml's bits; the other types use a simple per-block
+/// order that agrees to float rounding.
 ///
 /// # Panics
 ///
@@ -223,7 +230,8 @@ pub fn dot_row_act(w: DType, row: &[u8], xq: &[u8]) -> f32 {
     dot_scalar_unchecked(w, row, xq)
 }
 
-/// Portable twin of [`dot_row_act`] (equal up to f32 summation order).
+/// Portable twin of [`dot_row_act`]: the same bits for the types in
+/// [`ACT_BIT_EXACT_DTYPES`], equal up to f32 summation order for the others.
 ///
 /// # Panics
 ///
@@ -241,15 +249,15 @@ fn dot_scalar_unchecked(w: DType, row: &[u8], xq: &[u8]) -> f32 {
         DType::BF16 => dot32::dot_bf16(row, xq),
         DType::Q4_0 => dot32::dot_q4_0(row, xq),
         DType::Q4_1 => dot32::dot_q4_1(row, xq),
-        DType::Q5_0 => dot32::dot_q5_0(row, xq),
+        DType::Q5_0 => lanes::dot_q5_0(row, xq),
         DType::Q5_1 => dot32::dot_q5_1(row, xq),
-        DType::Q8_0 => dot32::dot_q8_0(row, xq),
+        DType::Q8_0 => lanes::dot_q8_0(row, xq),
         DType::IQ4_NL => dot32::dot_iq4_nl(row, xq),
         DType::Q2_K => dotk::dot_q2_k(row, xq),
         DType::Q3_K => dotk::dot_q3_k(row, xq),
-        DType::Q4_K => dotk::dot_q4_k(row, xq),
+        DType::Q4_K => lanes::dot_q4_k(row, xq),
         DType::Q5_K => dotk::dot_q5_k(row, xq),
-        DType::Q6_K => dotk::dot_q6_k(row, xq),
+        DType::Q6_K => lanes::dot_q6_k(row, xq),
     }
 }
 

@@ -4,7 +4,8 @@
 //! Integer partial sums are formed in the same 8 i32 lanes as ggml's x86 kernels (lane `k`
 //! of a 32-byte step holds bytes `4k..4k+4`), converted to f32 and accumulated with the
 //! same FMAs and the same horizontal sums, so results agree with ggml's bit for bit (the
-//! integer lanes are exact whether ggml uses `vpmaddubsw` or VNNI `vpdpbusd`).
+//! integer lanes are exact whether ggml uses `vpmaddubsw` or VNNI `vpdpbusd`). The portable
+//! twins in `crate::act::lanes` take the same steps and give the same bits.
 //! Layouts: `crate::quant` (weights) and `crate::act` (activations).
 //!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
