@@ -51,39 +51,24 @@ fn matmul_q8(
     threads: usize,
 ) {
     let data = file.tensor_data(&w.info);
-    let (dtype, rb, cols, rows) = (w.dtype(), w.row_bytes, w.cols, w.rows);
+    let (dtype, rb, cols) = (w.dtype(), w.row_bytes, w.cols);
     let qb = act_bytes(dtype, cols);
     let mut xq = vec![0u8; n_tok * qb];
     for (xt, qt) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(qb)) {
         quantize_act(dtype, xt, qt);
     }
+    let row = |r: usize| &data[r * rb..(r + 1) * rb];
     if n_tok == 1 {
-        for_units(out, 1, threads, |range, chunk| {
-            for (o, r) in chunk.iter_mut().zip(range) {
-                *o = dot_row_act(dtype, &data[r * rb..(r + 1) * rb], &xq);
-            }
-        });
-        return;
+        return per_row(out, threads, |r| dot_row_act(dtype, row(r), &xq));
     }
-    let parts = map_ranges(rows, threads, |range| {
-        let n = range.len();
-        let mut local = vec![0f32; n_tok * n];
-        let mut r0 = range.start;
-        while r0 < range.end {
-            let tr = ROW_TILE.min(range.end - r0);
-            for t in 0..n_tok {
-                let qt = &xq[t * qb..(t + 1) * qb];
-                let dst = &mut local[t * n + (r0 - range.start)..][..tr];
-                for (k, o) in dst.iter_mut().enumerate() {
-                    let r = r0 + k;
-                    *o = dot_row_act(dtype, &data[r * rb..(r + 1) * rb], qt);
-                }
-            }
-            r0 += tr;
-        }
-        (range, local)
-    });
-    scatter(parts, n_tok, rows, out);
+    per_tile(
+        w.rows,
+        n_tok,
+        threads,
+        out,
+        |_, _: &mut ()| {},
+        |_, _, r, t| dot_row_act(dtype, row(r), &xq[t * qb..(t + 1) * qb]),
+    );
 }
 
 /// f32 activations: one token uses fused dot products straight from the stored blocks; several
@@ -97,46 +82,68 @@ fn matmul_f32(
     threads: usize,
 ) {
     let data = file.tensor_data(&w.info);
-    let (dtype, rb, cols, rows) = (w.dtype(), w.row_bytes, w.cols, w.rows);
+    let (dtype, rb, cols) = (w.dtype(), w.row_bytes, w.cols);
+    let row = |r: usize| &data[r * rb..(r + 1) * rb];
     if n_tok == 1 {
-        for_units(out, 1, threads, |range, chunk| {
-            for (o, r) in chunk.iter_mut().zip(range) {
-                *o = dot_row(dtype, &data[r * rb..(r + 1) * rb], x);
-            }
-        });
-        return;
+        return per_row(out, threads, |r| dot_row(dtype, row(r), x));
     }
+    let dequantize_tile = |rows: Range<usize>, tile: &mut Vec<f32>| {
+        tile.resize(rows.len() * cols, 0.0);
+        for (k, r) in rows.enumerate() {
+            dequantize_row(dtype, row(r), &mut tile[k * cols..(k + 1) * cols]);
+        }
+    };
+    per_tile(
+        w.rows,
+        n_tok,
+        threads,
+        out,
+        dequantize_tile,
+        |tile: &Vec<f32>, k, _, t| {
+            dot_f32(
+                &tile[k * cols..(k + 1) * cols],
+                &x[t * cols..(t + 1) * cols],
+            )
+        },
+    );
+}
+
+/// One token: `out[r] = dot(r)` for every row, rows spread over threads.
+fn per_row(out: &mut [f32], threads: usize, dot: impl Fn(usize) -> f32 + Sync) {
+    for_units(out, 1, threads, |range, chunk| {
+        for (o, r) in chunk.iter_mut().zip(range) {
+            *o = dot(r);
+        }
+    });
+}
+
+/// Several tokens: rows spread over threads in tiles of [`ROW_TILE`]; `prepare(tile_rows, s)` runs
+/// once per tile, then `dot(s, k, row, token)` gives `out[token][row]` (`k`: row within the tile).
+fn per_tile<S: Default>(
+    rows: usize,
+    n_tok: usize,
+    threads: usize,
+    out: &mut [f32],
+    prepare: impl Fn(Range<usize>, &mut S) + Sync,
+    dot: impl Fn(&S, usize, usize, usize) -> f32 + Sync,
+) {
     let parts = map_ranges(rows, threads, |range| {
         let n = range.len();
         let mut local = vec![0f32; n_tok * n];
-        let mut tile = vec![0f32; ROW_TILE * cols];
-        let mut r0 = range.start;
-        while r0 < range.end {
-            let tr = ROW_TILE.min(range.end - r0);
-            for k in 0..tr {
-                let r = r0 + k;
-                dequantize_row(
-                    dtype,
-                    &data[r * rb..(r + 1) * rb],
-                    &mut tile[k * cols..(k + 1) * cols],
-                );
-            }
+        let mut scratch = S::default();
+        for r0 in range.clone().step_by(ROW_TILE) {
+            let tile = r0..(r0 + ROW_TILE).min(range.end);
+            prepare(tile.clone(), &mut scratch);
             for t in 0..n_tok {
-                let xt = &x[t * cols..(t + 1) * cols];
-                let dst = &mut local[t * n + (r0 - range.start)..][..tr];
+                let dst = &mut local[t * n + (r0 - range.start)..][..tile.len()];
                 for (k, o) in dst.iter_mut().enumerate() {
-                    *o = dot_f32(&tile[k * cols..(k + 1) * cols], xt);
+                    *o = dot(&scratch, k, r0 + k, t);
                 }
             }
-            r0 += tr;
         }
         (range, local)
     });
-    scatter(parts, n_tok, rows, out);
-}
-
-/// Copy per-thread `(tokens, rows-in-range)` blocks into the `(tokens, rows)` output.
-fn scatter(parts: Vec<(Range<usize>, Vec<f32>)>, n_tok: usize, rows: usize, out: &mut [f32]) {
+    // Per-thread `(tokens, rows-in-range)` blocks into the `(tokens, rows)` output.
     for (range, local) in parts {
         let n = range.len();
         for t in 0..n_tok {
