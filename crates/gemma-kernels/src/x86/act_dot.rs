@@ -16,34 +16,9 @@
 use std::arch::x86_64::*;
 
 use super::f32s::hsum;
+use super::load::{load16, load32};
 use crate::quant::f16_at;
 use crate::quant::k::k4_scales_mins;
-
-/// Loads 16 bytes from the start of `p`.
-///
-/// # Safety
-///
-/// AVX2/FMA present; `p.len() >= 16`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load16(p: &[u8]) -> __m128i {
-    debug_assert!(p.len() >= 16);
-    // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment need.
-    _mm_loadu_si128(p.as_ptr().cast())
-}
-
-/// Loads 32 bytes from the start of `p`.
-///
-/// # Safety
-///
-/// AVX2/FMA present; `p.len() >= 32`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load32(p: &[u8]) -> __m256i {
-    debug_assert!(p.len() >= 32);
-    // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment need.
-    _mm256_loadu_si256(p.as_ptr().cast())
-}
 
 /// Lane `k` = `sum_{b in 4k..4k+4} x[b] * y[b]` for signed bytes, as f32.
 ///

@@ -8,6 +8,7 @@
 mod act_dot;
 mod act_quant;
 mod f32s;
+mod load;
 mod quant;
 
 use crate::quant::check_len;
