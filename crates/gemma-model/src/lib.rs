@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 mod forward;
 pub mod ggml_attn;
+mod hf_config;
 pub mod kv;
 pub mod matmul;
 pub mod ops;

@@ -63,3 +63,13 @@ fn default_model_binds_tied_output_and_all_norms() {
         assert!(l.post_attn_norm.is_some() && l.post_ffn_norm.is_some());
     }
 }
+
+/// google/gemma-3-270m's published config.json.
+const HF_270M: &str = include_str!("data/gemma-3-270m-config.json");
+
+#[test]
+fn hf_config_and_gguf_metadata_resolve_to_the_same_config() {
+    let from_gguf = ModelConfig::from_gguf(&model_file()).unwrap();
+    let from_hf = ModelConfig::from_hf_json(HF_270M).unwrap();
+    assert_eq!(from_hf, from_gguf);
+}
