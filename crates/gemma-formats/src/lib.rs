@@ -7,6 +7,11 @@
 //! project's table of metadata keys and tensor names, and [`writer`] builds GGUF
 //! files in memory for tests.
 //!
+//! Safetensors (Hugging Face checkpoints) are read by [`SafetensorsFile`] (one file,
+//! validated at open, memory-mapped) and [`SafetensorsSet`] (a model folder: a single
+//! `model.safetensors` or shards listed by `model.safetensors.index.json`);
+//! [`SafetensorsWriter`] builds such files in memory.
+//!
 //! ```no_run
 //! use gemma_formats::{names, GgufFile};
 //! # fn main() -> Result<(), gemma_formats::GgufError> {
@@ -44,9 +49,13 @@
 mod cursor;
 mod error;
 mod getters;
+mod hf_folder;
 pub mod names;
 mod parse;
 mod reader;
+mod safetensors;
+mod st_error;
+mod st_writer;
 mod storage;
 mod tensor;
 mod value;
@@ -54,8 +63,15 @@ pub mod writer;
 
 pub use error::GgufError;
 pub use gemma_kernels::DType;
+pub use hf_folder::{SafetensorsSet, SAFETENSORS_INDEX, SAFETENSORS_SINGLE};
 pub use parse::{DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH};
 pub use reader::GgufFile;
+pub use safetensors::{
+    dtype_from_safetensors, safetensors_dtype_name, SafetensorsFile, StTensorInfo,
+    MAX_SAFETENSORS_HEADER,
+};
+pub use st_error::SafetensorsError;
+pub use st_writer::SafetensorsWriter;
 pub use tensor::{ggml_type_name, TensorInfo, MAX_DIMS};
 pub use value::{Value, ValueType};
 
@@ -68,5 +84,7 @@ mod tests {
     #[test]
     fn gguf_file_is_send_and_sync() {
         assert_send_sync::<GgufFile>();
+        assert_send_sync::<SafetensorsFile>();
+        assert_send_sync::<SafetensorsSet>();
     }
 }

@@ -1,4 +1,4 @@
-//! The bytes behind a [`crate::GgufFile`]: a read-only memory map of the file, or an owned buffer.
+//! The bytes behind a [`crate::GgufFile`] or [`crate::SafetensorsFile`]: a read-only memory map of the file, or an owned buffer.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -17,21 +17,25 @@ pub(crate) enum Storage {
 impl Storage {
     /// Maps the whole file read-only.
     pub(crate) fn map(path: &Path) -> Result<Storage, GgufError> {
-        let io = |source| GgufError::Io {
+        Storage::map_io(path).map_err(|source| GgufError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
+        })
+    }
+
+    /// Maps the whole file read-only, reporting a bare I/O error (callers add context).
+    pub(crate) fn map_io(path: &Path) -> std::io::Result<Storage> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
         if len == 0 {
             return Ok(Storage::Owned(Vec::new()));
         }
         // SAFETY: the map is read-only and lives as long as this `Storage`. Its contents
         // can change only if another process writes to the file while we hold it; model
         // files are written once and then only read, and that is the contract of
-        // `GgufFile::open` (documented there). All parsing is bounds-checked against the
-        // map's length, which is fixed at map time.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        // `GgufFile::open` and `SafetensorsFile::open` (documented there). All parsing is
+        // bounds-checked against the map's length, which is fixed at map time.
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
         Ok(Storage::Mapped(map))
     }
 
