@@ -142,6 +142,16 @@ impl Partial {
         Ok(())
     }
 
+    /// Appends `data` to the file, hashing it.
+    pub fn append(&mut self, data: &[u8]) -> Result<(), HubError> {
+        let file = self.file.as_mut().expect("file is present until persist");
+        file.write_all(data)
+            .map_err(HubError::io("cannot write", &self.path))?;
+        self.hasher.update(data);
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
     /// Flushes the data to disk, renames the file atomically to `dest` (same directory), and
     /// syncs the directory so the rename survives a crash.
     pub fn persist(mut self, dest: &Path) -> Result<(), HubError> {

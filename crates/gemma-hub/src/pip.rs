@@ -85,7 +85,7 @@ pub fn find_wheel(package: &Package, dir: &Path) -> Result<Option<PathBuf>, HubE
 }
 
 /// The last `n` non-empty lines of `text`, or a note that it was empty.
-fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() {
         return "(nothing on stderr)".to_string();

@@ -1,6 +1,7 @@
-//! Errors raised while building a tokenizer from a vocabulary or a GGUF file.
+//! Errors raised while building a tokenizer from a vocabulary, a GGUF file or a Hugging Face
+//! `tokenizer.json`, and by the `tokenizer.json` tokenizer at work.
 
-/// Why a [`crate::Tokenizer`] could not be built.
+/// Why a [`crate::Tokenizer`] or [`crate::HfTokenizer`] could not be built or used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     /// The vocabulary has no tokens at all.
@@ -63,5 +64,25 @@ pub enum TokenizerError {
     UnsupportedModel {
         /// The value found in the file.
         model: String,
+    },
+    /// A Hugging Face `tokenizer.json` could not be read or understood.
+    #[error("cannot load Hugging Face tokenizer {}: {message}", path.display())]
+    HfLoad {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the `tokenizers` crate said.
+        message: String,
+    },
+    /// The `tokenizers` crate failed to encode a text.
+    #[error("Hugging Face tokenizer failed to encode: {message}")]
+    HfEncode {
+        /// What the `tokenizers` crate said.
+        message: String,
+    },
+    /// The `tokenizers` crate failed to decode token ids.
+    #[error("Hugging Face tokenizer failed to decode: {message}")]
+    HfDecode {
+        /// What the `tokenizers` crate said.
+        message: String,
     },
 }

@@ -15,10 +15,14 @@
 //! Decoding maps "▁" back to spaces and byte tokens back to bytes, and renders control tokens
 //! only on request. Where llama.cpp would abort (no byte token for a byte), the unknown token
 //! is used instead; ids out of range decode to nothing.
+//!
+//! [`HfTokenizer`] is the other way in: a Hugging Face `tokenizer.json`, encoded and decoded
+//! by the `tokenizers` crate exactly as HF `tokenizers` does.
 
 mod decode;
 mod error;
 mod gguf;
+mod hf;
 mod map;
 mod special;
 mod spm;
@@ -26,6 +30,7 @@ mod stream;
 mod vocab;
 
 pub use error::TokenizerError;
+pub use hf::HfTokenizer;
 pub use stream::StreamDecoder;
 pub use vocab::{token_type, Vocab};
 
