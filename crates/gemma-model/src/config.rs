@@ -191,26 +191,7 @@ impl ModelConfig {
             .ok_or_else(|| ModelError::MissingTensor(tensor::TOKEN_EMBD.into()))?;
         let vocab_size = embd.n_rows() as usize;
 
-        let layers = (0..num_hidden_layers)
-            .map(|i| {
-                let global = sliding_window.is_none() || (i + 1) % sliding_window_pattern == 0;
-                if global {
-                    LayerConfig {
-                        sliding_window: None,
-                        rope_theta,
-                        rope_scaling_factor,
-                    }
-                } else {
-                    LayerConfig {
-                        sliding_window,
-                        rope_theta: rope_local_base_freq,
-                        rope_scaling_factor: 1.0,
-                    }
-                }
-            })
-            .collect();
-
-        Ok(ModelConfig {
+        let mut cfg = ModelConfig {
             architecture: arch_name,
             vocab_size,
             hidden_size,
@@ -229,8 +210,31 @@ impl ModelConfig {
             attn_logit_softcapping,
             final_logit_softcapping,
             max_position_embeddings,
-            layers,
-        })
+            layers: Vec::new(),
+        };
+        // Every `sliding_window_pattern`-th layer is global.
+        let pattern = cfg.sliding_window_pattern;
+        cfg.layers = (0..num_hidden_layers)
+            .map(|i| cfg.layer_config((i + 1) % pattern != 0))
+            .collect();
+        Ok(cfg)
+    }
+
+    /// The attention settings of a local (sliding-window) or global layer of this model; without
+    /// a window every layer is global. Linear RoPE scaling applies to global layers only.
+    pub fn layer_config(&self, local: bool) -> LayerConfig {
+        match (local, self.sliding_window) {
+            (true, Some(w)) => LayerConfig {
+                sliding_window: Some(w),
+                rope_theta: self.rope_local_base_freq,
+                rope_scaling_factor: 1.0,
+            },
+            _ => LayerConfig {
+                sliding_window: None,
+                rope_theta: self.rope_theta,
+                rope_scaling_factor: self.rope_scaling_factor,
+            },
+        }
     }
 
     /// The factor queries are multiplied by before the dot product with keys.

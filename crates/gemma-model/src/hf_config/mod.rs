@@ -7,8 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::{
-    LayerConfig, ModelConfig, DEFAULT_GEMMA2_PATTERN, DEFAULT_GEMMA3_PATTERN,
-    DEFAULT_ROPE_LOCAL_BASE,
+    ModelConfig, DEFAULT_GEMMA2_PATTERN, DEFAULT_GEMMA3_PATTERN, DEFAULT_ROPE_LOCAL_BASE,
 };
 use crate::ModelError;
 
@@ -264,22 +263,7 @@ impl ModelConfig {
                 .map(|i| (i + 1) % sliding_window_pattern != 0)
                 .collect(),
         };
-        let layers = sliding
-            .iter()
-            .map(|&local| match (local, sliding_window) {
-                (true, Some(w)) => LayerConfig {
-                    sliding_window: Some(w),
-                    rope_theta: rope_local_base_freq,
-                    rope_scaling_factor: 1.0,
-                },
-                _ => LayerConfig {
-                    sliding_window: None,
-                    rope_theta,
-                    rope_scaling_factor,
-                },
-            })
-            .collect();
-        Ok(ModelConfig {
+        let mut cfg = ModelConfig {
             architecture: generation.to_string(),
             vocab_size,
             hidden_size,
@@ -298,8 +282,13 @@ impl ModelConfig {
             attn_logit_softcapping,
             final_logit_softcapping,
             max_position_embeddings,
-            layers,
-        })
+            layers: Vec::new(),
+        };
+        cfg.layers = sliding
+            .iter()
+            .map(|&local| cfg.layer_config(local))
+            .collect();
+        Ok(cfg)
     }
 }
 
