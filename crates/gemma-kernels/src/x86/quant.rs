@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::f32s::{hsum, load8};
-use super::load::{load16, load32};
+use super::load::{bits_to_bytes, load16, load32};
 use crate::quant::f16_at;
 use crate::quant::k::k4_scales_mins;
 
@@ -107,25 +107,6 @@ pub(super) unsafe fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
         acc = _mm256_fmadd_ps(d, s, acc);
     }
     hsum(acc)
-}
-
-/// Expands the 32 bits of `bits` to 32 bytes, 0xFF where the bit is set (bit `i` → byte `i`).
-///
-/// # Safety
-///
-/// AVX2/FMA present.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn bits_to_bytes(bits: u32) -> __m256i {
-    let v = _mm256_set1_epi32(bits as i32);
-    // Byte i takes byte i / 8 of `bits` (shuffles index within each 128-bit lane).
-    let pick = _mm256_setr_epi8(
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
-        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
-    );
-    let spread = _mm256_shuffle_epi8(v, pick);
-    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
-    _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask)
 }
 
 /// Q5_0 row (22-byte blocks: `d`, `qh` u32, 16 nibble bytes).
