@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 use clap::Args;
+use gemma_engine::Storage;
 
 use crate::ModelArgs;
 
@@ -30,28 +31,47 @@ pub fn info(a: InfoArgs) -> Result<()> {
         writeln!(o, "{}", serde_json::to_string_pretty(cfg)?)?;
         return crate::print_out(&o);
     }
-    let file = m.model.file();
-    writeln!(o, "file: {}", m.path.display())?;
-    writeln!(
-        o,
-        "GGUF version {}, {} bytes, alignment {}",
-        file.version(),
-        file.file_size(),
-        file.alignment()
-    )?;
+    writeln!(o, "model: {}", m.path.display())?;
     writeln!(o, "kernels: {}", gemma_kernels::kernel_level())?;
     writeln!(o, "precision: {}", m.model.precision)?;
-    writeln!(o, "\nmetadata:")?;
-    for (k, v) in file.metadata() {
-        writeln!(o, "  {k} = {v}")?;
-    }
+    // (name, type, dims in GGML order, bytes) of every tensor.
+    let tensors: Vec<(String, &str, Vec<u64>, u64)> = match m.model.storage() {
+        Storage::Gguf(file) => {
+            writeln!(
+                o,
+                "GGUF version {}, {} bytes, alignment {}",
+                file.version(),
+                file.file_size(),
+                file.alignment()
+            )?;
+            writeln!(o, "\nmetadata:")?;
+            for (k, v) in file.metadata() {
+                writeln!(o, "  {k} = {v}")?;
+            }
+            file.tensors()
+                .iter()
+                .map(|t| (t.name.clone(), t.dtype.name(), t.dims.clone(), t.n_bytes))
+                .collect()
+        }
+        Storage::Safetensors(set) => {
+            writeln!(
+                o,
+                "Hugging Face folder: {} safetensors file(s), {} bytes",
+                set.shards().len(),
+                m.model.storage().file_size()
+            )?;
+            set.tensors()
+                .map(|t| (t.name.clone(), t.dtype.name(), t.ggml_dims(), t.n_bytes()))
+                .collect()
+        }
+    };
     let mut by_type: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
-    for t in file.tensors() {
-        let e = by_type.entry(t.dtype.name()).or_default();
+    for (_, ty, _, bytes) in &tensors {
+        let e = by_type.entry(ty).or_default();
         e.0 += 1;
-        e.1 += t.n_bytes;
+        e.1 += bytes;
     }
-    writeln!(o, "\ntensors: {}", file.tensors().len())?;
+    writeln!(o, "\ntensors: {}", tensors.len())?;
     for (ty, (n, bytes)) in &by_type {
         writeln!(
             o,
@@ -60,26 +80,36 @@ pub fn info(a: InfoArgs) -> Result<()> {
         )?;
     }
     if a.tensors {
-        for t in file.tensors() {
-            writeln!(
-                o,
-                "  {:<32} {:<7} {:?} {} bytes",
-                t.name,
-                t.dtype.name(),
-                t.dims,
-                t.n_bytes
-            )?;
+        for (name, ty, dims, bytes) in &tensors {
+            writeln!(o, "  {name:<32} {ty:<7} {dims:?} {bytes} bytes")?;
         }
     }
     writeln!(o, "\nresolved configuration:")?;
     writeln!(o, "{}", serde_json::to_string_pretty(cfg)?)?;
-    writeln!(o, "query scale: {}", cfg.query_scale())?;
     writeln!(
         o,
-        "vocabulary: {} tokens (bos {:?}, eos {:?})",
+        "query_pre_attn_scalar: {} ({}); query scale {}",
+        cfg.query_pre_attn_scalar,
+        m.query_pre_attn_scalar_origin,
+        cfg.query_scale()
+    )?;
+    writeln!(o, "embedding scale: {}", m.model.weights.embed_scale)?;
+    writeln!(
+        o,
+        "chat template: {}",
+        if m.chat_template.is_some() {
+            "the model's own"
+        } else {
+            "none (built-in Gemma template)"
+        }
+    )?;
+    writeln!(
+        o,
+        "vocabulary: {} tokens (bos {:?}, eos {:?}, end of generation {:?})",
         m.tokenizer.vocab_size(),
         m.tokenizer.bos(),
-        m.tokenizer.eos()
+        m.tokenizer.eos(),
+        m.tokenizer.eog_ids()
     )?;
     let ctx = cfg.default_ctx();
     writeln!(

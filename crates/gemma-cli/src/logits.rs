@@ -53,7 +53,7 @@ pub fn logits(a: LogitsArgs) -> Result<()> {
     let mut o = String::new();
     let m = a.model.load()?;
     let tokens = match (a.prompt, a.tokens) {
-        (Some(p), None) => m.tokenize(&p, !a.no_bos),
+        (Some(p), None) => m.tokenize(&p, !a.no_bos)?,
         (None, Some(t)) => t,
         _ => bail!("give the input as --prompt TEXT or --tokens ID,ID,..."),
     };
@@ -91,7 +91,7 @@ pub fn logits(a: LogitsArgs) -> Result<()> {
     } else {
         writeln!(o, "{} tokens; top {k} at the last position:", tokens.len())?;
         for t in top {
-            let piece = m.tokenizer.token_str(t.id).unwrap_or("");
+            let piece = m.tokenizer.token_str(t.id).unwrap_or_default();
             writeln!(o, "{:>7} {:>10.4} {:?}", t.id, t.logit, piece)?;
         }
     }

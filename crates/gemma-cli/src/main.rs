@@ -39,12 +39,18 @@ enum Command {
 /// Which model to use.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// A GGUF file; the default model (pulled on first use) when absent.
+    /// A GGUF file or a Hugging Face model folder (config.json, safetensors, tokenizer.json);
+    /// the default model (pulled on first use) when absent.
     #[arg(long, short = 'm', value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Numerics: `mixed` (8-bit activations, f16 attention operands, as llama.cpp) or `f32` (exact).
-    #[arg(long, default_value = "mixed", value_name = "mixed|f32")]
-    pub precision: Precision,
+    /// Numerics: `mixed` (8-bit activations, f16 attention operands, as llama.cpp) or `f32`
+    /// (exact). Default: mixed for GGUF files, f32 for model folders.
+    #[arg(long, value_name = "mixed|f32")]
+    pub precision: Option<Precision>,
+    /// Override query_pre_attn_scalar (queries are scaled by its inverse square root); GGUF
+    /// files do not store it, see `gemma info` for the value in use and where it came from.
+    #[arg(long, value_name = "X")]
+    pub query_pre_attn_scalar: Option<f32>,
 }
 
 impl ModelArgs {
@@ -53,7 +59,10 @@ impl ModelArgs {
         match &self.model {
             Some(p) => {
                 if !p.exists() {
-                    bail!("model file {} does not exist", p.display());
+                    bail!(
+                        "model {} does not exist (expected a GGUF file or a model folder)",
+                        p.display()
+                    );
                 }
                 Ok(p.clone())
             }
@@ -66,6 +75,7 @@ impl ModelArgs {
         let path = self.path()?;
         let opts = LoadOptions {
             precision: self.precision,
+            query_pre_attn_scalar: self.query_pre_attn_scalar,
         };
         let m = LoadedModel::load_with(&path, &opts)?;
         Ok(m)
@@ -125,12 +135,12 @@ fn tokenize(a: TokenizeArgs) -> Result<()> {
     let mut o = String::new();
     let text = text_or_stdin(a.text)?;
     let m = a.model.load()?;
-    let ids = m.tokenize(&text, !a.no_bos);
+    let ids = m.tokenize(&text, !a.no_bos)?;
     if a.json {
         writeln!(o, "{}", serde_json::to_string(&ids)?)?;
     } else {
         for id in ids {
-            let piece = m.tokenizer.token_str(id).unwrap_or("");
+            let piece = m.tokenizer.token_str(id).unwrap_or_default();
             writeln!(o, "{id:>6} -> {piece:?}")?;
         }
     }

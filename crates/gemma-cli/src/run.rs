@@ -13,7 +13,14 @@ use crate::{text_or_stdin, ModelArgs};
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The prompt (put it after `--` when it starts with a dash); read from stdin when absent.
+    #[arg(conflicts_with = "tokens")]
     pub prompt: Option<String>,
+    /// The prompt as token ids, comma-separated, used exactly as given (nothing added).
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
+    pub tokens: Option<Vec<u32>>,
+    /// Print the generated token ids (JSON array) on stdout after the text's line.
+    #[arg(long)]
+    pub print_ids: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Most tokens to generate.
@@ -47,7 +54,6 @@ pub struct RunArgs {
 
 /// Run `gemma run`.
 pub fn run(a: RunArgs) -> Result<()> {
-    let prompt = text_or_stdin(a.prompt)?;
     let seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -71,7 +77,11 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     opts.sampler.validate()?;
     let m = a.model.load()?;
-    let ids = m.tokenize(&prompt, !a.no_bos);
+    let ids = match a.tokens {
+        Some(t) if t.is_empty() => anyhow::bail!("--tokens: no token ids given"),
+        Some(t) => t,
+        None => m.tokenize(&text_or_stdin(a.prompt)?, !a.no_bos)?,
+    };
     let mut session = m.new_session(a.ctx, a.threads)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -88,6 +98,10 @@ pub fn run(a: RunArgs) -> Result<()> {
             return Err(e.into());
         }
     }
+    if a.print_ids {
+        let _ = writeln!(out, "\n{}", serde_json::to_string(&summary.tokens)?);
+    }
+    drop(out);
     // End the terminal line on stderr, so stdout holds exactly the generated text.
     eprintln!();
     if summary.stop == StopReason::ContextFull {

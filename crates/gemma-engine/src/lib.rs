@@ -4,8 +4,9 @@
 //! use std::ops::ControlFlow;
 //! use gemma_engine::{GenerateOptions, LoadedModel};
 //!
+//! // A GGUF file or a Hugging Face model folder.
 //! let model = LoadedModel::load(std::path::Path::new("model.gguf")).unwrap();
-//! let prompt = model.tokenize("The capital of France is", true);
+//! let prompt = model.tokenize("The capital of France is", true).unwrap();
 //! let mut session = model.new_session(None, None).unwrap();
 //! let opts = GenerateOptions { max_tokens: 16, ..GenerateOptions::default() };
 //! session.generate(&prompt, &opts, |ev| {
@@ -17,16 +18,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gemma_formats::names::tokenizer as tok_keys;
 use gemma_formats::GgufFile;
 use gemma_model::Model;
-use gemma_tokenizer::Tokenizer;
+use gemma_tokenizer::{HfFolderTokenizer, ModelTokenizer, Tokenizer};
 
 mod error;
 mod session;
 
 pub use error::EngineError;
-pub use gemma_model::{Logits, ModelConfig, Precision};
+pub use gemma_model::{Logits, ModelConfig, Precision, Storage};
 pub use gemma_sample::SamplerConfig;
+pub use gemma_tokenizer::TextStream;
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};
 
 /// A model ready to run: weights, configuration and tokenizer.
@@ -35,43 +38,100 @@ pub struct LoadedModel {
     /// The model.
     pub model: Model,
     /// Its tokenizer.
-    pub tokenizer: Tokenizer,
-    /// Where it was loaded from.
+    pub tokenizer: ModelTokenizer,
+    /// Where it was loaded from (a GGUF file or a model folder).
     pub path: PathBuf,
+    /// The model's own chat template (GGUF `tokenizer.chat_template` or the folder's
+    /// `tokenizer_config.json`), if it has one.
+    pub chat_template: Option<String>,
+    /// Where the configuration's `query_pre_attn_scalar` came from, in words.
+    pub query_pre_attn_scalar_origin: String,
 }
 
 /// Options of loading a model.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
-    /// Numerics of the forward pass (default: llama.cpp's mixed precision).
-    pub precision: Precision,
+    /// Numerics of the forward pass; default: llama.cpp's mixed precision for GGUF files,
+    /// f32 (as transformers runs them) for Hugging Face folders.
+    pub precision: Option<Precision>,
+    /// Override of `query_pre_attn_scalar` (queries are scaled by its inverse square root).
+    pub query_pre_attn_scalar: Option<f32>,
 }
 
 impl LoadedModel {
-    /// Open a GGUF file with default options.
+    /// Open a GGUF file or a Hugging Face model folder with default options.
     pub fn load(path: &Path) -> Result<Arc<LoadedModel>, EngineError> {
         LoadedModel::load_with(path, &LoadOptions::default())
     }
 
-    /// Open a GGUF file, resolve its configuration, bind its weights and build its tokenizer.
+    /// Open a GGUF file or a Hugging Face model folder (`config.json`, safetensors,
+    /// `tokenizer.json`), resolve its configuration, bind its weights and build its tokenizer.
     pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Arc<LoadedModel>, EngineError> {
-        let file = GgufFile::open(path).map_err(|source| EngineError::Format {
+        let model_err = |source| EngineError::Model {
             path: path.into(),
             source,
-        })?;
-        let tokenizer = Tokenizer::from_gguf(&file).map_err(|source| EngineError::Tokenizer {
+        };
+        let tok_err = |source| EngineError::Tokenizer {
             path: path.into(),
             source,
-        })?;
-        let mut model = Model::from_gguf(Arc::new(file)).map_err(|source| EngineError::Model {
-            path: path.into(),
-            source,
-        })?;
-        model.precision = opts.precision;
+        };
+        let (mut model, tokenizer, chat_template, default_precision, mut origin) = if path.is_dir()
+        {
+            let model = Model::from_hf_folder(path).map_err(model_err)?;
+            let tok = HfFolderTokenizer::from_folder(path).map_err(tok_err)?;
+            let template = tok.chat_template().map(str::to_string);
+            let origin = "config.json (head_dim when it has no query_pre_attn_scalar)".into();
+            (
+                model,
+                ModelTokenizer::Hf(tok),
+                template,
+                Precision::F32,
+                origin,
+            )
+        } else {
+            let file = GgufFile::open(path).map_err(|source| EngineError::Format {
+                path: path.into(),
+                source,
+            })?;
+            let tok = Tokenizer::from_gguf(&file).map_err(tok_err)?;
+            let template = file
+                .get_str(tok_keys::CHAT_TEMPLATE)
+                .ok()
+                .flatten()
+                .map(str::to_string);
+            let model = Model::from_gguf(Arc::new(file)).map_err(model_err)?;
+            let c = &model.config;
+            let (_, origin) = gemma_model::config::gguf_query_pre_attn_scalar(
+                &c.architecture,
+                c.num_hidden_layers,
+                c.hidden_size,
+                c.num_attention_heads,
+                c.head_dim,
+            );
+            (
+                model,
+                ModelTokenizer::Gguf(tok),
+                template,
+                Precision::Mixed,
+                origin,
+            )
+        };
+        model.precision = opts.precision.unwrap_or(default_precision);
+        if let Some(s) = opts.query_pre_attn_scalar {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(EngineError::Invalid(format!(
+                    "query_pre_attn_scalar override {s}: expected a positive number"
+                )));
+            }
+            model.config.query_pre_attn_scalar = s;
+            origin = "--query-pre-attn-scalar override".into();
+        }
         Ok(Arc::new(LoadedModel {
             model,
             tokenizer,
             path: path.into(),
+            chat_template,
+            query_pre_attn_scalar_origin: origin,
         }))
     }
 
@@ -82,8 +142,13 @@ impl LoadedModel {
 
     /// Tokenize text as the model says: special tokens written in the text are parsed as such,
     /// and BOS is added when `add_bos` is true and the vocabulary asks for it.
-    pub fn tokenize(&self, text: &str, add_bos: bool) -> Vec<u32> {
-        self.tokenizer.encode(text, add_bos, true)
+    pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
+        self.tokenizer
+            .encode(text, add_bos)
+            .map_err(|source| EngineError::Tokenizer {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Text of token ids, control tokens omitted.

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use gemma_model::{KvCache, Logits};
 use gemma_sample::{Sampler, SamplerConfig};
-use gemma_tokenizer::StreamDecoder;
 
 use crate::{default_threads, EngineError, LoadedModel};
 
@@ -178,7 +177,7 @@ impl Session {
         let mut sampler = Sampler::new(opts.sampler.clone())?;
         let model = self.model.clone();
         let tok = &model.tokenizer;
-        let mut decoder = StreamDecoder::new(false);
+        let mut decoder = tok.stream(false);
         let t0 = Instant::now();
         let mut logits = self.eval(prompt, Logits::Last)?;
         let prompt_time = t0.elapsed();
@@ -210,7 +209,7 @@ impl Session {
             }
             logits = self.eval(&[id], Logits::Last)?;
         };
-        let rest = decoder.flush();
+        let rest = decoder.flush(tok);
         if !rest.is_empty() {
             let ev = TokenEvent {
                 id: *tokens.last().unwrap_or(&0),

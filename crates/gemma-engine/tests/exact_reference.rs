@@ -49,7 +49,8 @@ fn f32_precision_matches_float64_reference() {
     let m = LoadedModel::load_with(
         &model_path,
         &LoadOptions {
-            precision: Precision::F32,
+            precision: Some(Precision::F32),
+            ..LoadOptions::default()
         },
     )
     .unwrap();

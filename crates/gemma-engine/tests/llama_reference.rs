@@ -98,7 +98,7 @@ fn tokenization_matches_llama_cpp() {
     let m = model();
     for c in reference().cases {
         assert_eq!(
-            m.tokenize(&c.prompt, true),
+            m.tokenize(&c.prompt, true).unwrap(),
             c.prompt_tokens,
             "case {}",
             c.name

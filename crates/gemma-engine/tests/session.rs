@@ -24,11 +24,20 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// two batches.
 fn batch_vs_incremental(precision: Precision) -> f32 {
     let path = gemma_hub::ensure_default_model(false).expect("default model (run `gemma pull`)");
-    let m = LoadedModel::load_with(&path, &LoadOptions { precision }).unwrap();
-    let ids = m.tokenize(
-        "Once upon a time, in a village by the sea, there lived an old fisherman who",
-        true,
-    );
+    let m = LoadedModel::load_with(
+        &path,
+        &LoadOptions {
+            precision: Some(precision),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let ids = m
+        .tokenize(
+            "Once upon a time, in a village by the sea, there lived an old fisherman who",
+            true,
+        )
+        .unwrap();
     assert!(ids.len() > 16);
     let vocab = m.config().vocab_size;
     let mut batched = m.new_session(Some(128), Some(2)).unwrap();
@@ -62,7 +71,7 @@ fn f32_precision_batched_matches_incremental() {
 #[test]
 fn generation_stops_cleanly_at_a_full_context() {
     let m = model();
-    let ids = m.tokenize("Hello there", true);
+    let ids = m.tokenize("Hello there", true).unwrap();
     let mut s = m.new_session(Some(ids.len() + 3), Some(2)).unwrap();
     let opts = GenerateOptions {
         max_tokens: 50,
@@ -87,7 +96,9 @@ fn generation_stops_cleanly_at_a_full_context() {
 #[test]
 fn prompt_longer_than_context_is_a_clear_error() {
     let m = model();
-    let ids = m.tokenize("one two three four five six seven eight", true);
+    let ids = m
+        .tokenize("one two three four five six seven eight", true)
+        .unwrap();
     let mut s = m.new_session(Some(4), Some(1)).unwrap();
     let err = s
         .generate(&ids, &GenerateOptions::default(), |_| {
@@ -101,7 +112,7 @@ fn prompt_longer_than_context_is_a_clear_error() {
 #[test]
 fn same_seed_same_text_and_callback_can_stop() {
     let m = model();
-    let ids = m.tokenize("My favourite food is", true);
+    let ids = m.tokenize("My favourite food is", true).unwrap();
     let opts = GenerateOptions {
         max_tokens: 12,
         sampler: SamplerConfig {

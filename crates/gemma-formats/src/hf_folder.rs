@@ -143,6 +143,11 @@ impl SafetensorsSet {
             .filter_map(|(name, &id)| self.shards.get(id)?.tensor(name))
     }
 
+    /// The position in [`SafetensorsSet::shards`] of the file holding the named tensor.
+    pub fn shard_index(&self, name: &str) -> Option<usize> {
+        self.tensor_shard.get(name).copied()
+    }
+
     /// The file holding the named tensor.
     pub fn shard_of(&self, name: &str) -> Option<&SafetensorsFile> {
         self.tensor_shard

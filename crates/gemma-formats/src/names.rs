@@ -186,3 +186,89 @@ pub mod tensor {
         POST_FFW_NORM,
     ];
 }
+
+/// Hugging Face (transformers) tensor names and their GGUF equivalents.
+///
+/// Sources: transformers' `modeling_gemma.py`, `modeling_gemma2.py` and `modeling_gemma3.py`
+/// (module names), and llama.cpp's `gguf-py/gguf/tensor_mapping.py` (the GGUF side). One
+/// name is ambiguous: Gemma 1's `post_attention_layernorm` is the norm *before* the
+/// feed-forward network (GGUF `ffn_norm`), while in Gemma 2 and 3, which also have
+/// `pre_feedforward_layernorm`, it is the norm after attention. [`hf::LayerNorms`] says which.
+pub mod hf {
+    use super::tensor;
+
+    /// Prefixes under which a checkpoint may keep the text model, tried in order: causal-LM
+    /// checkpoints (`model.`), and Gemma 3 multimodal ones (`language_model.model.` written by
+    /// transformers before 4.52, `model.language_model.` after).
+    pub const MODEL_PREFIXES: [&str; 3] =
+        ["model.", "language_model.model.", "model.language_model."];
+    /// Prefixes of the untied output projection, tried in order.
+    pub const LM_HEAD_NAMES: [&str; 2] = ["lm_head.weight", "language_model.lm_head.weight"];
+
+    /// Token embedding (after the model prefix).
+    pub const EMBED_TOKENS: &str = "embed_tokens.weight";
+    /// Final norm (after the model prefix).
+    pub const NORM: &str = "norm.weight";
+
+    /// Which norms a block's checkpoint has, deciding what `post_attention_layernorm` means.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum LayerNorms {
+        /// Gemma 1: `input_layernorm` and `post_attention_layernorm` (= pre-FFN) only.
+        PreOnly,
+        /// Gemma 2 and 3: pre and post norms around both attention and the FFN.
+        PrePost,
+    }
+
+    /// Per-block suffix `(transformers, GGUF)` pairs common to every generation.
+    pub const BLOCK_COMMON: [(&str, &str); 10] = [
+        ("input_layernorm.weight", tensor::ATTN_NORM),
+        ("self_attn.q_proj.weight", tensor::ATTN_Q),
+        ("self_attn.k_proj.weight", tensor::ATTN_K),
+        ("self_attn.v_proj.weight", tensor::ATTN_V),
+        ("self_attn.o_proj.weight", tensor::ATTN_OUTPUT),
+        ("self_attn.q_norm.weight", tensor::ATTN_Q_NORM),
+        ("self_attn.k_norm.weight", tensor::ATTN_K_NORM),
+        ("mlp.gate_proj.weight", tensor::FFN_GATE),
+        ("mlp.up_proj.weight", tensor::FFN_UP),
+        ("mlp.down_proj.weight", tensor::FFN_DOWN),
+    ];
+    /// Gemma 1's norm names.
+    pub const BLOCK_PRE_ONLY: [(&str, &str); 1] =
+        [("post_attention_layernorm.weight", tensor::FFN_NORM)];
+    /// Gemma 2 and 3's norm names.
+    pub const BLOCK_PRE_POST: [(&str, &str); 3] = [
+        (
+            "post_attention_layernorm.weight",
+            tensor::POST_ATTENTION_NORM,
+        ),
+        ("pre_feedforward_layernorm.weight", tensor::FFN_NORM),
+        ("post_feedforward_layernorm.weight", tensor::POST_FFW_NORM),
+    ];
+    /// The marker of [`LayerNorms::PrePost`] checkpoints (after `layers.{i}.`).
+    pub const PRE_FEEDFORWARD: &str = "pre_feedforward_layernorm.weight";
+
+    /// `layers.{i}.{suffix}` (to be put after a model prefix).
+    pub fn layer(i: usize, suffix: &str) -> String {
+        format!("layers.{i}.{suffix}")
+    }
+
+    /// The transformers suffix (after `layers.{i}.`) of a GGUF per-block suffix, or `None`
+    /// when this kind of checkpoint has no such tensor.
+    pub fn block_suffix(gguf_suffix: &str, norms: LayerNorms) -> Option<&'static str> {
+        let extra: &[(&str, &str)] = match norms {
+            LayerNorms::PreOnly => &BLOCK_PRE_ONLY,
+            LayerNorms::PrePost => &BLOCK_PRE_POST,
+        };
+        BLOCK_COMMON
+            .iter()
+            .chain(extra)
+            .find(|(_, g)| *g == gguf_suffix)
+            .map(|(h, _)| *h)
+    }
+
+    /// Whether a GGUF tensor (full name) is an RMSNorm weight: transformers stores `w` where
+    /// GGUF stores `1 + w`.
+    pub fn is_norm(gguf_name: &str) -> bool {
+        gguf_name.ends_with("norm.weight")
+    }
+}

@@ -15,6 +15,14 @@ pub const DEFAULT_ROPE_LOCAL_BASE: f32 = 10_000.0;
 pub const DEFAULT_GEMMA3_PATTERN: usize = 6;
 /// Gemma 2's pattern: even layers local, odd layers global.
 pub const DEFAULT_GEMMA2_PATTERN: usize = 2;
+/// Gemma 2's sliding window when a GGUF file does not say (llama.cpp's default).
+pub const DEFAULT_GEMMA2_WINDOW: usize = 4096;
+/// Gemma 2's attention soft-cap when a GGUF file does not say (llama.cpp's default; every
+/// Gemma 2 `config.json` has 50.0).
+pub const GEMMA2_ATTN_SOFTCAP: f32 = 50.0;
+/// Gemma 2's final logit soft-cap when a GGUF file does not say (llama.cpp's default; every
+/// Gemma 2 `config.json` has 30.0).
+pub const GEMMA2_FINAL_SOFTCAP: f32 = 30.0;
 /// Default context cap: the model's own context is used up to this many tokens unless `--ctx` says more.
 pub const DEFAULT_CTX_CAP: usize = 8192;
 
@@ -159,32 +167,68 @@ impl ModelConfig {
                     })
                 }
             };
+        let window_key = file
+            .get_u64(&arch_key(&arch_name, arch::SLIDING_WINDOW))?
+            .map(|w| w as usize);
         let sliding_window = match arch_name.as_str() {
             "gemma" => None,
-            _ => file
-                .get_u64(&arch_key(&arch_name, arch::SLIDING_WINDOW))?
-                .map(|w| w as usize)
-                .filter(|w| *w > 0),
+            // llama.cpp's Gemma 2 default when the key is absent.
+            "gemma2" => Some(window_key.unwrap_or(DEFAULT_GEMMA2_WINDOW)).filter(|w| *w > 0),
+            _ => window_key.filter(|w| *w > 0),
         };
-        let sliding_window_pattern =
-            match file.get_u64(&arch_key(&arch_name, arch::SLIDING_WINDOW_PATTERN))? {
+        let pattern_key = arch_key(&arch_name, arch::SLIDING_WINDOW_PATTERN);
+        // The pattern is a period, or (newer files) one bool per layer: true = sliding window.
+        let mut local_layers: Option<Vec<bool>> = None;
+        let sliding_window_pattern = match file.get(&pattern_key) {
+            Some(gemma_formats::Value::Array(items)) => {
+                let flags: Option<Vec<bool>> = items
+                    .iter()
+                    .map(|v| match v {
+                        gemma_formats::Value::Bool(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect();
+                match flags {
+                    Some(f) if f.len() == num_hidden_layers => local_layers = Some(f),
+                    _ => {
+                        return Err(ModelError::BadValue {
+                            key: pattern_key,
+                            value: format!("an array of {} items", items.len()),
+                            expected: format!("{num_hidden_layers} booleans, one per layer"),
+                        })
+                    }
+                }
+                0
+            }
+            _ => match file.get_u64(&pattern_key)? {
                 Some(p) if p > 0 => p as usize,
                 Some(p) => {
                     return Err(ModelError::BadValue {
-                        key: arch_key(&arch_name, arch::SLIDING_WINDOW_PATTERN),
+                        key: pattern_key,
                         value: p.to_string(),
                         expected: "a positive layer period".into(),
                     })
                 }
                 None if arch_name == "gemma2" => DEFAULT_GEMMA2_PATTERN,
                 None => DEFAULT_GEMMA3_PATTERN,
-            };
-        // GGUF has no key for it; the documented default is head_dim (issue 3 adds a table of
-        // known shapes, such as the 27B models, and a flag to override it).
-        let query_pre_attn_scalar = head_dim as f32;
+            },
+        };
+        // GGUF has no key for it: head_dim, except for the known shapes of the table.
+        let (query_pre_attn_scalar, _) = gguf_query_pre_attn_scalar(
+            &arch_name,
+            num_hidden_layers,
+            hidden_size,
+            num_attention_heads,
+            head_dim,
+        );
         let positive = |v: Option<f32>| v.filter(|c| *c > 0.0);
-        let attn_logit_softcapping = positive(opt_f32(arch::ATTN_LOGIT_SOFTCAPPING)?);
-        let final_logit_softcapping = positive(opt_f32(arch::FINAL_LOGIT_SOFTCAPPING)?);
+        // Gemma 2 files may omit the caps: llama.cpp then uses its defaults, the values every
+        // Gemma 2 model has (50 and 30).
+        let gemma2 = arch_name == "gemma2";
+        let attn_logit_softcapping = positive(opt_f32(arch::ATTN_LOGIT_SOFTCAPPING)?)
+            .or(gemma2.then_some(GEMMA2_ATTN_SOFTCAP));
+        let final_logit_softcapping = positive(opt_f32(arch::FINAL_LOGIT_SOFTCAPPING)?)
+            .or(gemma2.then_some(GEMMA2_FINAL_SOFTCAP));
 
         let embd = file
             .tensor(tensor::TOKEN_EMBD)
@@ -212,10 +256,13 @@ impl ModelConfig {
             max_position_embeddings,
             layers: Vec::new(),
         };
-        // Every `sliding_window_pattern`-th layer is global.
+        // Every `sliding_window_pattern`-th layer is global, unless the file lists each layer.
         let pattern = cfg.sliding_window_pattern;
         cfg.layers = (0..num_hidden_layers)
-            .map(|i| cfg.layer_config((i + 1) % pattern != 0))
+            .map(|i| match &local_layers {
+                Some(flags) => cfg.layer_config(flags[i]),
+                None => cfg.layer_config((i + 1) % pattern != 0),
+            })
             .collect();
         Ok(cfg)
     }
@@ -261,4 +308,88 @@ impl ModelConfig {
     pub fn kv_bytes(&self, ctx: usize) -> u64 {
         2 * self.num_hidden_layers as u64 * ctx as u64 * self.kv_dim() as u64 * 4
     }
+}
+
+/// A released Gemma shape whose `query_pre_attn_scalar` is not its `head_dim`. GGUF files have
+/// no key for the value, so it is recognised by shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KnownShape {
+    /// The model, in words.
+    pub model: &'static str,
+    /// GGUF architecture.
+    pub architecture: &'static str,
+    /// Layers.
+    pub num_hidden_layers: usize,
+    /// Width.
+    pub hidden_size: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Head width.
+    pub head_dim: usize,
+    /// The value the model was trained with.
+    pub query_pre_attn_scalar: f32,
+    /// Where the value comes from.
+    pub source: &'static str,
+}
+
+/// Every released Gemma model whose `query_pre_attn_scalar` differs from its `head_dim` (all
+/// others, Gemma 1 included, scale queries by `head_dim^-0.5`).
+pub const KNOWN_SHAPES: [KnownShape; 2] = [
+    KnownShape {
+        model: "Gemma 2 27B",
+        architecture: "gemma2",
+        num_hidden_layers: 46,
+        hidden_size: 4608,
+        num_attention_heads: 32,
+        head_dim: 128,
+        query_pre_attn_scalar: 144.0,
+        source: "google/gemma-2-27b config.json (query_pre_attn_scalar: 144 = 4608/32); \
+                 gemma_pytorch gemma/config.py get_config_for_27b; llama.cpp \
+                 src/models/gemma2.cpp (n_embd / n_head for the 46-layer model)",
+    },
+    KnownShape {
+        model: "Gemma 3 27B",
+        architecture: "gemma3",
+        num_hidden_layers: 62,
+        hidden_size: 5376,
+        num_attention_heads: 32,
+        head_dim: 128,
+        query_pre_attn_scalar: 168.0,
+        source: "google/gemma-3-27b-pt config.json (query_pre_attn_scalar: 168 = 5376/32); \
+                 gemma_pytorch gemma/config.py get_config_for_27b_v3; llama.cpp \
+                 src/models/gemma3.cpp (n_embd / n_head for the 62-layer model)",
+    },
+];
+
+/// `query_pre_attn_scalar` for a GGUF model of this shape, and where the value comes from.
+pub fn gguf_query_pre_attn_scalar(
+    architecture: &str,
+    num_hidden_layers: usize,
+    hidden_size: usize,
+    num_attention_heads: usize,
+    head_dim: usize,
+) -> (f32, String) {
+    KNOWN_SHAPES
+        .iter()
+        .find(|k| {
+            k.architecture == architecture
+                && k.num_hidden_layers == num_hidden_layers
+                && k.hidden_size == hidden_size
+                && k.num_attention_heads == num_attention_heads
+                && k.head_dim == head_dim
+        })
+        .map_or_else(
+            || {
+                (
+                    head_dim as f32,
+                    "head_dim (GGUF has no key for it; every Gemma but the 27B models)".into(),
+                )
+            },
+            |k| {
+                (
+                    k.query_pre_attn_scalar,
+                    format!("known shape of {}: {}", k.model, k.source),
+                )
+            },
+        )
 }

@@ -1,6 +1,8 @@
 //! Errors raised while resolving a model's configuration and binding its weights.
 
-use gemma_formats::GgufError;
+use std::path::PathBuf;
+
+use gemma_formats::{GgufError, SafetensorsError};
 
 /// Why a model could not be configured or bound.
 #[derive(Debug, thiserror::Error)]
@@ -8,8 +10,27 @@ pub enum ModelError {
     /// The underlying file could not be read.
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    /// A safetensors checkpoint could not be read.
+    #[error(transparent)]
+    Safetensors(#[from] SafetensorsError),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An error in a named file.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<ModelError>,
+    },
     /// A required metadata key is absent.
-    #[error("GGUF metadata key `{key}` is missing; it is required to {why}")]
+    #[error("metadata key `{key}` is missing; it is required to {why}")]
     MissingKey {
         /// The key.
         key: String,
@@ -17,7 +38,7 @@ pub enum ModelError {
         why: &'static str,
     },
     /// A metadata value is present but unusable.
-    #[error("GGUF metadata key `{key}` has an invalid value {value}: expected {expected}")]
+    #[error("metadata key `{key}` has an invalid value {value}: expected {expected}")]
     BadValue {
         /// The key.
         key: String,

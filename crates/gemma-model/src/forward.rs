@@ -56,7 +56,7 @@ impl Model {
                 vocab_size: cfg.vocab_size,
             });
         }
-        let file = &*self.file;
+        let st = &self.storage;
         let w = &self.weights;
         let (d, hd, qd, kvd, ff) = (
             cfg.hidden_size,
@@ -70,10 +70,10 @@ impl Model {
 
         // x: (n, d) residual stream; embeddings scaled by sqrt(d_model).
         let mut x = vec![0f32; n * d];
-        let embed_scale = (d as f32).sqrt();
+        let embed_scale = w.embed_scale;
         for (t, &tok) in tokens.iter().enumerate() {
             let xt = &mut x[t * d..(t + 1) * d];
-            row(file, &w.token_embd, tok as usize, xt);
+            row(st.data(&w.token_embd.loc), &w.token_embd, tok as usize, xt);
             xt.iter_mut().for_each(|v| *v *= embed_scale);
         }
 
@@ -91,9 +91,33 @@ impl Model {
             // Attention.
             h.copy_from_slice(&x);
             rms_norm_rows(&mut h, &lw.attn_norm, eps);
-            matmul(file, &lw.wq, &h, n, &mut q, threads, self.precision);
-            matmul(file, &lw.wk, &h, n, &mut k, threads, self.precision);
-            matmul(file, &lw.wv, &h, n, &mut v, threads, self.precision);
+            matmul(
+                st.data(&lw.wq.loc),
+                &lw.wq,
+                &h,
+                n,
+                &mut q,
+                threads,
+                self.precision,
+            );
+            matmul(
+                st.data(&lw.wk.loc),
+                &lw.wk,
+                &h,
+                n,
+                &mut k,
+                threads,
+                self.precision,
+            );
+            matmul(
+                st.data(&lw.wv.loc),
+                &lw.wv,
+                &h,
+                n,
+                &mut v,
+                threads,
+                self.precision,
+            );
             let (how, rope): (_, RopeFn) = match self.precision {
                 Precision::Mixed => (RopeAngles::Ggml, rope_apply_fused),
                 Precision::F32 => (RopeAngles::Reference, rope_apply),
@@ -164,7 +188,15 @@ impl Model {
                     }
                 });
             }
-            matmul(file, &lw.wo, &attn, n, &mut o, threads, self.precision);
+            matmul(
+                st.data(&lw.wo.loc),
+                &lw.wo,
+                &attn,
+                n,
+                &mut o,
+                threads,
+                self.precision,
+            );
             if let Some(pn) = &lw.post_attn_norm {
                 rms_norm_rows(&mut o, pn, eps);
             }
@@ -173,13 +205,37 @@ impl Model {
             // Feed-forward (GeGLU).
             h.copy_from_slice(&x);
             rms_norm_rows(&mut h, &lw.ffn_norm, eps);
-            matmul(file, &lw.w_gate, &h, n, &mut gate, threads, self.precision);
-            matmul(file, &lw.w_up, &h, n, &mut up, threads, self.precision);
+            matmul(
+                st.data(&lw.w_gate.loc),
+                &lw.w_gate,
+                &h,
+                n,
+                &mut gate,
+                threads,
+                self.precision,
+            );
+            matmul(
+                st.data(&lw.w_up.loc),
+                &lw.w_up,
+                &h,
+                n,
+                &mut up,
+                threads,
+                self.precision,
+            );
             match self.precision {
                 Precision::Mixed => geglu_table(&mut gate, &up),
                 Precision::F32 => geglu(&mut gate, &up),
             }
-            matmul(file, &lw.w_down, &gate, n, &mut o, threads, self.precision);
+            matmul(
+                st.data(&lw.w_down.loc),
+                &lw.w_down,
+                &gate,
+                n,
+                &mut o,
+                threads,
+                self.precision,
+            );
             if let Some(pn) = &lw.post_ffn_norm {
                 rms_norm_rows(&mut o, pn, eps);
             }
@@ -196,7 +252,7 @@ impl Model {
         rms_norm_rows(rows, &w.output_norm, eps);
         let mut logits = vec![0f32; n_out * cfg.vocab_size];
         matmul(
-            file,
+            st.data(&w.output.loc),
             &w.output,
             rows,
             n_out,

@@ -1,11 +1,13 @@
 //! Gemma model configuration, weights binding, KV cache and the forward pass.
 //!
-//! Data flow: [`GgufFile`] → [`ModelConfig`] (every generation difference resolved) →
-//! [`Weights`] (tensors bound, left memory-mapped) → [`Model::forward`] with a [`KvCache`].
+//! Data flow: a GGUF file or a Hugging Face folder → [`ModelConfig`] (every generation
+//! difference resolved) → [`Weights`] (tensors bound, left memory-mapped) →
+//! [`Model::forward`] with a [`KvCache`].
 
+use std::path::Path;
 use std::sync::Arc;
 
-use gemma_formats::GgufFile;
+use gemma_formats::{GgufFile, SafetensorsSet};
 
 pub mod config;
 mod error;
@@ -17,6 +19,8 @@ pub mod matmul;
 pub mod ops;
 pub mod parallel;
 pub mod precision;
+pub mod source;
+pub mod storage;
 pub mod weights;
 
 pub use config::{LayerConfig, ModelConfig};
@@ -24,9 +28,14 @@ pub use error::ModelError;
 pub use forward::Logits;
 pub use kv::KvCache;
 pub use precision::Precision;
+pub use source::{GgufSource, HfSource, TensorSource};
+pub use storage::Storage;
 pub use weights::Weights;
 
-/// A loaded model: configuration and weights over a memory-mapped file.
+/// The configuration file of a Hugging Face model folder.
+pub const HF_CONFIG: &str = "config.json";
+
+/// A loaded model: configuration and weights over memory-mapped files.
 #[derive(Debug)]
 pub struct Model {
     /// The resolved configuration.
@@ -35,25 +44,45 @@ pub struct Model {
     pub weights: Weights,
     /// The numerics of the forward pass.
     pub precision: Precision,
-    file: Arc<GgufFile>,
+    storage: Storage,
 }
 
 impl Model {
     /// Resolve the configuration and bind the weights of an opened GGUF file.
     pub fn from_gguf(file: Arc<GgufFile>) -> Result<Model, ModelError> {
         let config = ModelConfig::from_gguf(&file)?;
-        let weights = Weights::from_gguf(&file, &config)?;
+        Model::bind(config, &GgufSource(&file))
+    }
+
+    /// Read `config.json` and bind the safetensors checkpoint of a Hugging Face model folder.
+    pub fn from_hf_folder(dir: &Path) -> Result<Model, ModelError> {
+        let path = dir.join(HF_CONFIG);
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let config = ModelConfig::from_hf_json(&text).map_err(|e| ModelError::InFile {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        let set = Arc::new(SafetensorsSet::open_folder(dir)?);
+        Model::bind(config, &HfSource::new(&set))
+    }
+
+    /// Bind the weights `config` needs from `src`.
+    pub fn bind(config: ModelConfig, src: &dyn TensorSource) -> Result<Model, ModelError> {
+        let weights = Weights::bind(src, &config)?;
         Ok(Model {
             config,
             weights,
             precision: Precision::default(),
-            file,
+            storage: src.storage(),
         })
     }
 
-    /// The file the weights live in.
-    pub fn file(&self) -> &Arc<GgufFile> {
-        &self.file
+    /// The files the weights live in.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// A fresh KV cache for `ctx` positions.

@@ -2,7 +2,6 @@
 
 use std::ops::Range;
 
-use gemma_formats::GgufFile;
 use gemma_kernels::{act_bytes, dequantize_row, dot_f32, dot_row, dot_row_act, quantize_act};
 
 use crate::parallel::{for_units, map_ranges};
@@ -12,9 +11,10 @@ use crate::Precision;
 /// Rows handled together in the batched path; sized so a tile stays in cache.
 const ROW_TILE: usize = 16;
 
-/// `out[t][r] = sum_c w[r][c] * x[t][c]` for `n_tok` activation rows `x` (`n_tok * w.cols`).
+/// `out[t][r] = sum_c w[r][c] * x[t][c]` for `n_tok` activation rows `x` (`n_tok * w.cols`);
+/// `data` holds the stored rows of `w`.
 pub fn matmul(
-    file: &GgufFile,
+    data: &[u8],
     w: &QMatrix,
     x: &[f32],
     n_tok: usize,
@@ -22,35 +22,17 @@ pub fn matmul(
     threads: usize,
     precision: Precision,
 ) {
-    assert_eq!(
-        x.len(),
-        n_tok * w.cols,
-        "activation shape for {}",
-        w.info.name
-    );
-    assert_eq!(
-        out.len(),
-        n_tok * w.rows,
-        "output shape for {}",
-        w.info.name
-    );
+    assert_eq!(x.len(), n_tok * w.cols, "activation shape for {}", w.name);
+    assert_eq!(out.len(), n_tok * w.rows, "output shape for {}", w.name);
     match precision {
-        Precision::Mixed => matmul_q8(file, w, x, n_tok, out, threads),
-        Precision::F32 => matmul_f32(file, w, x, n_tok, out, threads),
+        Precision::Mixed => matmul_q8(data, w, x, n_tok, out, threads),
+        Precision::F32 => matmul_f32(data, w, x, n_tok, out, threads),
     }
 }
 
 /// Quantize each activation row once, then integer block dot products for every (row, token).
 /// A row's result does not depend on how many tokens share the batch.
-fn matmul_q8(
-    file: &GgufFile,
-    w: &QMatrix,
-    x: &[f32],
-    n_tok: usize,
-    out: &mut [f32],
-    threads: usize,
-) {
-    let data = file.tensor_data(&w.info);
+fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32], threads: usize) {
     let (dtype, rb, cols) = (w.dtype(), w.row_bytes, w.cols);
     let qb = act_bytes(dtype, cols);
     let mut xq = vec![0u8; n_tok * qb];
@@ -73,15 +55,7 @@ fn matmul_q8(
 
 /// f32 activations: one token uses fused dot products straight from the stored blocks; several
 /// tokens dequantize a tile of rows once and reuse it for every token.
-fn matmul_f32(
-    file: &GgufFile,
-    w: &QMatrix,
-    x: &[f32],
-    n_tok: usize,
-    out: &mut [f32],
-    threads: usize,
-) {
-    let data = file.tensor_data(&w.info);
+fn matmul_f32(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32], threads: usize) {
     let (dtype, rb, cols) = (w.dtype(), w.row_bytes, w.cols);
     let row = |r: usize| &data[r * rb..(r + 1) * rb];
     if n_tok == 1 {
@@ -154,8 +128,7 @@ fn per_tile<S: Default>(
 }
 
 /// Copy row `id` of a stored matrix (an embedding) into `out` as f32.
-pub fn row(file: &GgufFile, w: &QMatrix, id: usize, out: &mut [f32]) {
-    let data = file.tensor_data(&w.info);
+pub fn row(data: &[u8], w: &QMatrix, id: usize, out: &mut [f32]) {
     dequantize_row(
         w.dtype(),
         &data[id * w.row_bytes..(id + 1) * w.row_bytes],

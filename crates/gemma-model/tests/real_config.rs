@@ -54,7 +54,7 @@ fn default_model_binds_tied_output_and_all_norms() {
     let model = Model::from_gguf(Arc::new(model_file())).unwrap();
     let w = &model.weights;
     assert_eq!(
-        w.output.info.name, "token_embd.weight",
+        w.output.name, "token_embd.weight",
         "Gemma ties the output projection"
     );
     assert_eq!(w.layers.len(), 18);

@@ -85,4 +85,14 @@ pub enum TokenizerError {
         /// What the `tokenizers` crate said.
         message: String,
     },
+    /// A tokenizer side file (`tokenizer_config.json`, `generation_config.json`) is unusable.
+    #[error("{path}: {field}: {message}")]
+    BadSideFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The field (or `JSON` for a parse error).
+        field: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
 }

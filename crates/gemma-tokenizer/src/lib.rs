@@ -23,7 +23,9 @@ mod decode;
 mod error;
 mod gguf;
 mod hf;
+mod hf_folder;
 mod map;
+mod model_tok;
 mod special;
 mod spm;
 mod stream;
@@ -31,6 +33,10 @@ mod vocab;
 
 pub use error::TokenizerError;
 pub use hf::HfTokenizer;
+pub use hf_folder::{
+    HfFolderTokenizer, END_OF_TURN, GENERATION_CONFIG, TOKENIZER_CONFIG, TOKENIZER_JSON,
+};
+pub use model_tok::{HfStream, ModelTokenizer, TextStream};
 pub use stream::StreamDecoder;
 pub use vocab::{token_type, Vocab};
 

@@ -86,31 +86,70 @@ impl Fields<'_> {
     }
 }
 
-/// Linear RoPE scaling factor from `rope_scaling` (older) or `rope_parameters` (newer).
-fn rope_scaling(f: &Fields) -> Result<f32, ModelError> {
-    let (name, v) = match (f.get("rope_scaling"), f.get("rope_parameters")) {
-        (Some(v), _) => ("rope_scaling", v),
-        (None, Some(v)) => ("rope_parameters", v),
-        (None, None) => return Ok(1.0),
-    };
-    // rope_parameters may be per attention type; the global (full attention) entry scales.
-    let v = v.get("full_attention").unwrap_or(v);
-    let kind = v
-        .get("rope_type")
-        .or_else(|| v.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
-    match kind {
-        "default" => Ok(1.0),
-        "linear" => match v.get("factor").and_then(Value::as_f64) {
-            Some(x) if x.is_finite() && x > 0.0 => Ok(x as f32),
-            _ => Err(bad(name, v, "a positive linear `factor`")),
-        },
-        _ => Err(bad(
-            name,
-            v,
-            "linear RoPE scaling (the only kind Gemma uses)",
-        )),
+/// `rope_parameters` (transformers 5) or `rope_scaling` (earlier): a flat entry, or one entry
+/// per attention kind (`full_attention`, `sliding_attention`) as Gemma 3 writes it.
+struct RopeParams<'a> {
+    name: &'static str,
+    global: Option<&'a Value>,
+    local: Option<&'a Value>,
+}
+
+impl<'a> RopeParams<'a> {
+    fn read(f: &'a Fields) -> RopeParams<'a> {
+        let (name, v) = match (f.get("rope_scaling"), f.get("rope_parameters")) {
+            (Some(v), _) => ("rope_scaling", Some(v)),
+            (None, v) => ("rope_parameters", v),
+        };
+        let per_kind = v.is_some_and(|v| {
+            v.get("full_attention").is_some() || v.get("sliding_attention").is_some()
+        });
+        if per_kind {
+            let v = v.unwrap_or(&Value::Null);
+            RopeParams {
+                name,
+                global: v.get("full_attention"),
+                local: v.get("sliding_attention"),
+            }
+        } else {
+            RopeParams {
+                name,
+                global: v,
+                local: None,
+            }
+        }
+    }
+
+    /// The `rope_theta` of an entry, if it gives one.
+    fn theta(&self, entry: Option<&Value>) -> Result<Option<f32>, ModelError> {
+        match entry.and_then(|e| e.get("rope_theta")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() && x > 0.0 => Ok(Some(x as f32)),
+                _ => Err(bad(self.name, v, "a positive rope_theta")),
+            },
+        }
+    }
+
+    /// The linear scaling factor of an entry (1.0 when it has none).
+    fn linear_factor(&self, entry: Option<&Value>) -> Result<f32, ModelError> {
+        let Some(v) = entry else { return Ok(1.0) };
+        let kind = v
+            .get("rope_type")
+            .or_else(|| v.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        match kind {
+            "default" => Ok(1.0),
+            "linear" => match v.get("factor").and_then(Value::as_f64) {
+                Some(x) if x.is_finite() && x > 0.0 => Ok(x as f32),
+                _ => Err(bad(self.name, v, "a positive linear `factor`")),
+            },
+            _ => Err(bad(
+                self.name,
+                v,
+                "linear RoPE scaling (the only kind Gemma uses)",
+            )),
+        }
     }
 }
 
@@ -211,14 +250,29 @@ impl ModelConfig {
         let vocab_size = f.req_count("vocab_size", "size the embedding")?;
         let max_position_embeddings = f.count("max_position_embeddings")?.unwrap_or(8192);
         let rms_norm_eps = f.float("rms_norm_eps")?.unwrap_or(1e-6);
-        let rope_theta = f.float("rope_theta")?.unwrap_or(10_000.0);
-        let rope_local_base_freq = f
-            .float("rope_local_base_freq")?
-            .unwrap_or(match generation {
-                "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
-                _ => rope_theta,
-            });
-        let rope_scaling_factor = rope_scaling(&f)?;
+        let rope = RopeParams::read(&f);
+        let rope_theta = match f.float("rope_theta")? {
+            Some(t) => t,
+            None => rope.theta(rope.global)?.unwrap_or(10_000.0),
+        };
+        let rope_local_base_freq = match f.float("rope_local_base_freq")? {
+            Some(t) => t,
+            None => rope
+                .theta(rope.local)?
+                .unwrap_or(match generation {
+                    "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
+                    _ => rope_theta,
+                }),
+        };
+        // Gemma scales positions on global layers only; a scaled local entry is not honoured.
+        if rope.linear_factor(rope.local)? != 1.0 {
+            return Err(bad(
+                rope.name,
+                rope.local.unwrap_or(&Value::Null),
+                "no scaling on sliding_attention layers (Gemma scales global layers only)",
+            ));
+        }
+        let rope_scaling_factor = rope.linear_factor(rope.global)?;
         let query_pre_attn_scalar = f.float("query_pre_attn_scalar")?.unwrap_or(head_dim as f32);
         let positive = |v: Option<f32>| v.filter(|c| *c > 0.0);
         let attn_logit_softcapping = positive(f.float("attn_logit_softcapping")?);

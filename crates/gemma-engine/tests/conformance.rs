@@ -1,0 +1,156 @@
+//! Conformance against Hugging Face transformers: tiny random models of every Gemma generation.
+//!
+//! The fixtures under `tests/data/conformance/` were made by
+//! `scripts/make_conformance_fixtures.py` (transformers + torch on CPU; versions in each
+//! `reference.json` and in the folder's README): a Hugging Face folder per model, the logits
+//! transformers computes at every position of each prompt (`logits.safetensors`) and its greedy
+//! continuation with the KV cache. We load each folder as a user would, run it in f32, and
+//! require every logit within [`LOGIT_TOL`] and the same greedy tokens.
+
+use std::path::{Path, PathBuf};
+
+use gemma_formats::SafetensorsFile;
+use gemma_model::{Logits, Model, Precision};
+use serde::Deserialize;
+
+/// The largest accepted |ours - transformers| on any logit at any position (the bound).
+const LOGIT_TOL: f32 = 1e-3;
+
+/// The small-vocabulary fixtures, each proving some configuration differences; a missing one
+/// fails the test rather than being skipped.
+const FIXTURES: [&str; 6] = [
+    "gemma1-mqa",
+    "gemma1-mha-hd",
+    "gemma1-bf16",
+    "gemma2-window-softcap",
+    "gemma3-window-5to1",
+    "gemma3-rope-linear",
+];
+
+#[derive(Deserialize)]
+struct Prompt {
+    tokens: Vec<u32>,
+    logits_tensor: String,
+    greedy: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    prompts: Vec<Prompt>,
+}
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/conformance")
+        .join(name)
+}
+
+fn reference(dir: &Path) -> (Reference, SafetensorsFile) {
+    let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
+    let r: Reference = serde_json::from_str(&text).unwrap();
+    let logits = SafetensorsFile::open(dir.join("logits.safetensors")).unwrap();
+    (r, logits)
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Greedy decoding with the KV cache: the prompt in one batch, then one token at a time.
+fn greedy(model: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
+    let mut cache = model.new_cache(prompt.len() + n);
+    let mut logits = model.forward(prompt, &mut cache, Logits::Last, 2).unwrap();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = argmax(&logits);
+        out.push(id);
+        logits = model.forward(&[id], &mut cache, Logits::Last, 2).unwrap();
+    }
+    out
+}
+
+/// Worst logit difference over every position of every prompt; asserts the greedy tokens.
+fn check(name: &str) -> f32 {
+    let dir = fixture_dir(name);
+    let mut model = Model::from_hf_folder(&dir)
+        .unwrap_or_else(|e| panic!("{name}: cannot load {}: {e}", dir.display()));
+    model.precision = Precision::F32;
+    let (r, logits) = reference(&dir);
+    assert!(!r.prompts.is_empty(), "{name}: no prompts");
+    let vocab = model.config.vocab_size;
+    let mut worst = 0f32;
+    for (i, p) in r.prompts.iter().enumerate() {
+        let expected = f32s(logits.tensor_bytes(&p.logits_tensor).unwrap());
+        assert_eq!(expected.len(), p.tokens.len() * vocab, "{name} prompt {i}");
+        let mut cache = model.new_cache(p.tokens.len());
+        let ours = model
+            .forward(&p.tokens, &mut cache, Logits::All, 2)
+            .unwrap();
+        for (pos, (a, b)) in ours
+            .chunks_exact(vocab)
+            .zip(expected.chunks_exact(vocab))
+            .enumerate()
+        {
+            let d = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                d <= LOGIT_TOL,
+                "{name} prompt {i} position {pos}: max |logit difference| {d} > {LOGIT_TOL}"
+            );
+            worst = worst.max(d);
+        }
+        let ids = greedy(&model, &p.tokens, p.greedy.len());
+        assert_eq!(ids, p.greedy, "{name} prompt {i}: greedy continuation");
+    }
+    println!(
+        "{name}: {} prompts, every position within {worst:.2e} of transformers, greedy identical",
+        r.prompts.len()
+    );
+    worst
+}
+
+#[test]
+fn gemma1_multi_query() {
+    check(FIXTURES[0]);
+}
+
+#[test]
+fn gemma1_multi_head_with_wide_heads() {
+    check(FIXTURES[1]);
+}
+
+#[test]
+fn gemma1_bf16_checkpoint() {
+    check(FIXTURES[2]);
+}
+
+#[test]
+fn gemma2_window_and_softcaps() {
+    check(FIXTURES[3]);
+}
+
+#[test]
+fn gemma3_window_five_to_one() {
+    check(FIXTURES[4]);
+}
+
+#[test]
+fn gemma3_linear_rope_scaling() {
+    check(FIXTURES[5]);
+}
