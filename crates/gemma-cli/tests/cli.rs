@@ -240,3 +240,34 @@ fn a_closed_stdout_is_not_a_crash() {
         assert!(out.status.success(), "gemma {args:?}: {err}");
     }
 }
+
+#[test]
+fn info_shows_the_query_scalar_and_the_flag_overrides_it() {
+    let m = model();
+    let (o, _) = ok(&["info", "--model", &m], None);
+    let line = o
+        .lines()
+        .find(|l| l.starts_with("query_pre_attn_scalar:"))
+        .expect("a query_pre_attn_scalar line");
+    assert!(line.contains("256 (head_dim"), "{line}");
+    let (o, _) = ok(
+        &["info", "--model", &m, "--query-pre-attn-scalar", "144"],
+        None,
+    );
+    assert!(
+        o.contains("query_pre_attn_scalar: 144 (--query-pre-attn-scalar override)"),
+        "{o}"
+    );
+    // The override reaches the forward pass: other logits.
+    let top = |extra: &[&str]| {
+        let mut args = vec!["logits", "--model", &m, "--tokens", "2,818,5279", "--json"];
+        args.extend_from_slice(extra);
+        let (o, _) = ok(&args, None);
+        let v: serde_json::Value = serde_json::from_str(o.trim()).unwrap();
+        v["top"][0]["logit"].as_f64().unwrap()
+    };
+    assert_ne!(top(&[]), top(&["--query-pre-attn-scalar", "144"]));
+    let bad = gemma(&["info", "--model", &m, "--query-pre-attn-scalar=0"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("query_pre_attn_scalar"));
+}
