@@ -152,3 +152,35 @@ fn fields_we_cannot_honour_are_named() {
         .to_string();
     assert!(e.contains("LlamaForCausalLM"), "{e}");
 }
+
+/// The same Gemma 3 4B text model as transformers 5 writes it: `rope_parameters` per layer
+/// kind instead of `rope_theta` / `rope_local_base_freq` / `rope_scaling`, `dtype`.
+const GEMMA3_4B_V5: &str = r#"{"architectures":["Gemma3ForCausalLM"],"model_type":"gemma3_text",
+"hidden_size":2560,"intermediate_size":10240,"num_hidden_layers":34,"sliding_window":1024,
+"num_attention_heads":8,"num_key_value_heads":4,"head_dim":256,"query_pre_attn_scalar":256,
+"vocab_size":262208,"max_position_embeddings":131072,"dtype":"bfloat16","_sliding_window_pattern":6,
+"rope_parameters":{"full_attention":{"rope_type":"linear","factor":8.0,"rope_theta":1000000.0},
+"sliding_attention":{"rope_type":"default","rope_theta":10000.0}},"transformers_version":"5.24.0"}"#;
+
+#[test]
+fn transformers5_rope_parameters_equal_the_older_fields() {
+    let old = ModelConfig::from_hf_json(GEMMA3_4B).unwrap();
+    let new = ModelConfig::from_hf_json(GEMMA3_4B_V5).unwrap();
+    assert_eq!(old, new);
+    // A scaled sliding-attention entry is not something Gemma does: named, not ignored.
+    let scaled_local = GEMMA3_4B_V5.replace(
+        r#""sliding_attention":{"rope_type":"default""#,
+        r#""sliding_attention":{"rope_type":"linear","factor":2.0"#,
+    );
+    let e = ModelConfig::from_hf_json(&scaled_local)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rope_parameters") && e.contains("sliding_attention"), "{e}");
+    // Gemma 1/2 in transformers 5: one flat entry.
+    let flat = GEMMA2_2B.replace(
+        r#""rope_theta":10000.0"#,
+        r#""rope_parameters":{"rope_type":"default","rope_theta":20000.0}"#,
+    );
+    let c = ModelConfig::from_hf_json(&flat).unwrap();
+    assert!(c.layers.iter().all(|l| l.rope_theta == 20_000.0));
+}
