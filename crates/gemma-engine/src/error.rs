@@ -21,8 +21,8 @@ pub enum EngineError {
         /// The cause.
         source: gemma_model::ModelError,
     },
-    /// The tokenizer could not be built.
-    #[error("cannot build the tokenizer of {path}: {source}")]
+    /// The tokenizer could not be built, or could not encode a text.
+    #[error("tokenizer of {path}: {source}")]
     Tokenizer {
         /// The file.
         path: PathBuf,

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use gemma_formats::names::tokenizer as tok_keys;
 use gemma_formats::GgufFile;
 use gemma_model::Model;
-use gemma_tokenizer::{HfFolderTokenizer, ModelTokenizer, Tokenizer};
+use gemma_tokenizer::{
+    folder_eos_ids, HfFolderTokenizer, ModelTokenizer, Tokenizer, TOKENIZER_JSON,
+};
 
 mod error;
 mod session;
@@ -78,16 +80,17 @@ impl LoadedModel {
         let (mut model, tokenizer, chat_template, default_precision, mut origin) = if path.is_dir()
         {
             let model = Model::from_hf_folder(path).map_err(model_err)?;
-            let tok = HfFolderTokenizer::from_folder(path).map_err(tok_err)?;
-            let template = tok.chat_template().map(str::to_string);
+            let (tok, template) = if path.join(TOKENIZER_JSON).exists() {
+                let tok = HfFolderTokenizer::from_folder(path).map_err(tok_err)?;
+                let template = tok.chat_template().map(str::to_string);
+                (ModelTokenizer::Hf(tok), template)
+            } else {
+                let vocab_size = model.config.vocab_size;
+                let eog = folder_eos_ids(path, vocab_size).map_err(tok_err)?;
+                (ModelTokenizer::IdsOnly { vocab_size, eog }, None)
+            };
             let origin = "config.json (head_dim when it has no query_pre_attn_scalar)".into();
-            (
-                model,
-                ModelTokenizer::Hf(tok),
-                template,
-                Precision::F32,
-                origin,
-            )
+            (model, tok, template, Precision::F32, origin)
         } else {
             let file = GgufFile::open(path).map_err(|source| EngineError::Format {
                 path: path.into(),

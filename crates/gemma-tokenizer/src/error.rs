@@ -95,4 +95,7 @@ pub enum TokenizerError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// The model has no tokenizer, so text cannot be encoded.
+    #[error("this model has no tokenizer (no tokenizer.json in its folder): give token ids instead (--tokens)")]
+    NoTokenizer,
 }

@@ -93,30 +93,8 @@ impl HfFolderTokenizer {
         };
         let bos = named("bos_token", "<bos>")?;
         let eos = named("eos_token", "<eos>")?;
-        let vocab = tok.vocab_size();
-        let mut eog: Vec<u32> = match gen.as_ref().and_then(|g| g.get("eos_token_id")) {
-            None | Some(Value::Null) => eos.into_iter().collect(),
-            Some(v) => {
-                let list = match v {
-                    Value::Array(a) => a.clone(),
-                    other => vec![other.clone()],
-                };
-                let mut ids = Vec::new();
-                for x in &list {
-                    match x.as_u64() {
-                        Some(id) if (id as usize) < vocab => ids.push(id as u32),
-                        _ => {
-                            return Err(bad(
-                                &gen_path,
-                                "eos_token_id",
-                                format!("{x} is not a token id below the vocabulary size {vocab}"),
-                            ))
-                        }
-                    }
-                }
-                ids
-            }
-        };
+        let mut eog = generation_eos_ids(&gen_path, gen.as_ref(), tok.vocab_size())?
+            .unwrap_or_else(|| eos.into_iter().collect());
         eog.extend(tok.token_id(END_OF_TURN));
         eog.sort_unstable();
         eog.dedup();
@@ -174,4 +152,45 @@ impl HfFolderTokenizer {
     pub fn chat_template(&self) -> Option<&str> {
         self.chat_template.as_deref()
     }
+}
+
+/// The `eos_token_id` ids (a number or a list) of a `generation_config.json`, if it gives any.
+fn generation_eos_ids(
+    path: &Path,
+    gen: Option<&Value>,
+    vocab: usize,
+) -> Result<Option<Vec<u32>>, TokenizerError> {
+    let v = match gen.and_then(|g| g.get("eos_token_id")) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let list = match v {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let mut ids = Vec::new();
+    for x in &list {
+        match x.as_u64() {
+            Some(id) if (id as usize) < vocab => ids.push(id as u32),
+            _ => {
+                return Err(TokenizerError::BadSideFile {
+                    path: path.into(),
+                    field: "eos_token_id".into(),
+                    message: format!("{x} is not a token id below the vocabulary size {vocab}"),
+                })
+            }
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// End-of-generation ids of a folder without `tokenizer.json`: `generation_config.json`'s
+/// `eos_token_id`, checked against the model's vocabulary size (empty when absent).
+pub fn folder_eos_ids(dir: &Path, vocab: usize) -> Result<Vec<u32>, TokenizerError> {
+    let path = dir.join(GENERATION_CONFIG);
+    let gen = read_json(&path)?;
+    let mut ids = generation_eos_ids(&path, gen.as_ref(), vocab)?.unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

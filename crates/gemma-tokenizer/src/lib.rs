@@ -34,7 +34,8 @@ mod vocab;
 pub use error::TokenizerError;
 pub use hf::HfTokenizer;
 pub use hf_folder::{
-    HfFolderTokenizer, END_OF_TURN, GENERATION_CONFIG, TOKENIZER_CONFIG, TOKENIZER_JSON,
+    folder_eos_ids, HfFolderTokenizer, END_OF_TURN, GENERATION_CONFIG, TOKENIZER_CONFIG,
+    TOKENIZER_JSON,
 };
 pub use model_tok::{HfStream, ModelTokenizer, TextStream};
 pub use stream::StreamDecoder;

@@ -13,6 +13,13 @@ pub enum ModelTokenizer {
     Gguf(Tokenizer),
     /// A Hugging Face folder's `tokenizer.json`, as HF `tokenizers` does.
     Hf(HfFolderTokenizer),
+    /// No tokenizer (a model folder without `tokenizer.json`): token ids in and out only.
+    IdsOnly {
+        /// Token ids (the model's vocabulary size).
+        vocab_size: usize,
+        /// End-of-generation ids (from `generation_config.json`), sorted.
+        eog: Vec<u32>,
+    },
 }
 
 impl ModelTokenizer {
@@ -22,6 +29,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => Ok(t.encode(text, add_bos, true)),
             ModelTokenizer::Hf(t) => t.tok.encode(text, add_bos),
+            ModelTokenizer::IdsOnly { .. } => Err(TokenizerError::NoTokenizer),
         }
     }
 
@@ -31,6 +39,7 @@ impl ModelTokenizer {
             ModelTokenizer::Gguf(t) => t.decode(ids, render_special),
             // The Gemma decoders (Replace, ByteFallback, Fuse) cannot fail.
             ModelTokenizer::Hf(t) => t.tok.decode(ids, !render_special).unwrap_or_default(),
+            ModelTokenizer::IdsOnly { .. } => String::new(),
         }
     }
 
@@ -39,6 +48,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.vocab_size(),
             ModelTokenizer::Hf(t) => t.tok.vocab_size(),
+            ModelTokenizer::IdsOnly { vocab_size, .. } => *vocab_size,
         }
     }
 
@@ -47,6 +57,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.bos(),
             ModelTokenizer::Hf(t) => t.bos(),
+            ModelTokenizer::IdsOnly { .. } => None,
         }
     }
 
@@ -55,6 +66,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.eos(),
             ModelTokenizer::Hf(t) => t.eos(),
+            ModelTokenizer::IdsOnly { eog, .. } => eog.first().copied(),
         }
     }
 
@@ -63,6 +75,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.eog_ids(),
             ModelTokenizer::Hf(t) => t.eog_ids(),
+            ModelTokenizer::IdsOnly { eog, .. } => eog,
         }
     }
 
@@ -76,6 +89,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.token_str(id).map(Cow::Borrowed),
             ModelTokenizer::Hf(t) => t.tok.token_str(id).map(Cow::Owned),
+            ModelTokenizer::IdsOnly { .. } => None,
         }
     }
 
@@ -84,6 +98,7 @@ impl ModelTokenizer {
         match self {
             ModelTokenizer::Gguf(t) => t.token_id(piece),
             ModelTokenizer::Hf(t) => t.tok.token_id(piece),
+            ModelTokenizer::IdsOnly { .. } => None,
         }
     }
 
@@ -91,7 +106,7 @@ impl ModelTokenizer {
     pub fn stream(&self, render_special: bool) -> TextStream {
         match self {
             ModelTokenizer::Gguf(_) => TextStream::Gguf(StreamDecoder::new(render_special)),
-            ModelTokenizer::Hf(_) => TextStream::Hf(HfStream {
+            ModelTokenizer::Hf(_) | ModelTokenizer::IdsOnly { .. } => TextStream::Hf(HfStream {
                 render_special,
                 ..HfStream::default()
             }),
