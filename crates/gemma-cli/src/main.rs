@@ -12,6 +12,7 @@ use gemma_engine::{LoadOptions, LoadedModel, Precision};
 
 mod info;
 mod logits;
+mod quantize;
 mod run;
 
 /// Run Gemma models on the CPU.
@@ -34,6 +35,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Download the default model (Gemma 3 270M, Q4_K_M) into $GEMMA_HOME.
     Pull(PullArgs),
+    /// Write a GGUF file (F16, BF16, Q8_0, Q4_K_M, ...) from a GGUF file or a model folder.
+    Quantize(quantize::QuantizeArgs),
 }
 
 /// Which model to use.
@@ -166,6 +169,7 @@ fn main() -> ExitCode {
         Command::Logits(a) => logits::logits(a),
         Command::Info(a) => info::info(a),
         Command::Pull(a) => pull(a),
+        Command::Quantize(a) => quantize::run(&a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -96,28 +96,52 @@ impl LoadedModel {
                 path: path.into(),
                 source,
             })?;
-            let tok = Tokenizer::from_gguf(&file).map_err(tok_err)?;
+            let tok = match file.get(tok_keys::MODEL) {
+                Some(_) => ModelTokenizer::Gguf(Tokenizer::from_gguf(&file).map_err(tok_err)?),
+                // No vocabulary at all (a model written from a folder without tokenizer.json):
+                // token ids only.
+                None => ModelTokenizer::IdsOnly {
+                    vocab_size: file
+                        .tensor(gemma_formats::names::tensor::TOKEN_EMBD)
+                        .map_or(0, |t| t.n_rows() as usize),
+                    eog: file
+                        .get_u64(tok_keys::EOS_ID)
+                        .ok()
+                        .flatten()
+                        .map(|id| id as u32)
+                        .into_iter()
+                        .collect(),
+                },
+            };
             let template = file
                 .get_str(tok_keys::CHAT_TEMPLATE)
                 .ok()
                 .flatten()
                 .map(str::to_string);
+            let file_has_key = file
+                .metadata()
+                .iter()
+                .any(|(k, _)| k.ends_with(gemma_formats::names::arch::QUERY_PRE_ATTN_SCALAR));
             let model = Model::from_gguf(Arc::new(file)).map_err(model_err)?;
             let c = &model.config;
-            let (_, origin) = gemma_model::config::gguf_query_pre_attn_scalar(
+            let key = gemma_formats::names::arch_key(
                 &c.architecture,
-                c.num_hidden_layers,
-                c.hidden_size,
-                c.num_attention_heads,
-                c.head_dim,
+                gemma_formats::names::arch::QUERY_PRE_ATTN_SCALAR,
             );
-            (
-                model,
-                ModelTokenizer::Gguf(tok),
-                template,
-                Precision::Mixed,
-                origin,
-            )
+            let origin = match file_has_key {
+                true => format!("GGUF key {key}, written by gemma quantize"),
+                false => {
+                    gemma_model::config::gguf_query_pre_attn_scalar(
+                        &c.architecture,
+                        c.num_hidden_layers,
+                        c.hidden_size,
+                        c.num_attention_heads,
+                        c.head_dim,
+                    )
+                    .1
+                }
+            };
+            (model, tok, template, Precision::Mixed, origin)
         };
         model.precision = opts.precision.unwrap_or(default_precision);
         if let Some(s) = opts.query_pre_attn_scalar {

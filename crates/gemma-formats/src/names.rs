@@ -9,11 +9,12 @@
 //! `arch_key("gemma3", arch::CONTEXT_LENGTH)` is `gemma3.context_length`. Per-block
 //! tensor names are suffixes too: [`blk`]`(3, tensor::ATTN_Q)` is `blk.3.attn_q.weight`.
 //!
-//! Not in the table because llama.cpp has no such key: `attention.query_pre_attn_scalar`
-//! (llama.cpp derives Gemma 3's attention scale as `1/sqrt(key_length)`, except for the
-//! 27B model, which uses `1/sqrt(embedding_length / head_count)`) and
-//! `tokenizer.ggml.eog_token_ids` (llama.cpp derives end-of-generation tokens from the
-//! eos/eot/eom ids and the vocabulary).
+//! One key is ours: [`arch::QUERY_PRE_ATTN_SCALAR`]. llama.cpp has no such key (it derives
+//! Gemma's attention scale as `1/sqrt(key_length)`, except for the 27B models, which use
+//! `1/sqrt(embedding_length / head_count)`), so `gemma quantize` writes it to keep a
+//! `config.json` value that neither rule gives; llama.cpp ignores it. Not in the table because
+//! llama.cpp has no such key: `tokenizer.ggml.eog_token_ids` (llama.cpp derives
+//! end-of-generation tokens from the eos/eot/eom ids and the vocabulary).
 
 /// The `gemma3` architecture name (value of `general.architecture`).
 pub const ARCH_GEMMA3: &str = "gemma3";
@@ -89,6 +90,8 @@ pub mod arch {
     pub const ATTN_LOGIT_SOFTCAPPING: &str = "attn_logit_softcapping";
     /// Final logit soft-capping (Gemma 2; llama.cpp reads it for gemma3 too, default 0 = off).
     pub const FINAL_LOGIT_SOFTCAPPING: &str = "final_logit_softcapping";
+    /// gemma-rs's own key (llama.cpp ignores it): `config.json`'s `query_pre_attn_scalar`.
+    pub const QUERY_PRE_ATTN_SCALAR: &str = "attention.query_pre_attn_scalar";
 
     /// llama.cpp's value for the local-layer RoPE base when
     /// [`ROPE_FREQ_BASE_SWA`] is absent (`rope_freq_base_train_swa` in `llama-hparams.h`).

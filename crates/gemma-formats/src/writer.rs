@@ -103,6 +103,27 @@ pub enum WriteError {
     },
 }
 
+/// A tensor announced in a streamed file's header (see [`GgufWriter::header_for`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// The tensor name.
+    pub name: String,
+    /// Dims in GGML order (`dims[0]` is the row length).
+    pub dims: Vec<u64>,
+    /// The element type.
+    pub dtype: DType,
+}
+
+impl TensorSpec {
+    /// Bytes of this tensor's data, or `None` when the shape is not whole blocks or overflows.
+    pub fn n_bytes(&self) -> Option<u64> {
+        self.dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .and_then(|n| self.dtype.bytes_for(n))
+    }
+}
+
 struct PendingTensor {
     name: String,
     dims: Vec<u64>,
@@ -212,6 +233,35 @@ impl GgufWriter {
 
     /// Checks everything and serializes the file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, WriteError> {
+        for t in &self.tensors {
+            check_data(t)?;
+        }
+        let specs: Vec<TensorSpec> = self
+            .tensors
+            .iter()
+            .map(|t| TensorSpec {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                dtype: t.dtype,
+            })
+            .collect();
+        let (mut out, alignment) = self.header_for(&specs)?;
+        for t in &self.tensors {
+            out.extend_from_slice(&t.data);
+            pad_to(&mut out, alignment);
+        }
+        Ok(out)
+    }
+
+    /// Serializes the header of a file whose tensors are `specs` (this writer's own
+    /// tensors are ignored): metadata, tensor infos laid out as [`GgufWriter::to_bytes`]
+    /// lays them out, and the padding before the data. Returns the header and the
+    /// alignment.
+    ///
+    /// This is for streaming large files: write the header, then each tensor's
+    /// [`TensorSpec::n_bytes`] bytes in order, each followed by zeros up to the next
+    /// multiple of the alignment (see [`padding_after`]).
+    pub fn header_for(&self, specs: &[TensorSpec]) -> Result<(Vec<u8>, u64), WriteError> {
         if self.version != 2 && self.version != 3 {
             return Err(WriteError::BadVersion(self.version));
         }
@@ -219,7 +269,7 @@ impl GgufWriter {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC);
         put_u32(&mut out, self.version);
-        put_u64(&mut out, self.tensors.len() as u64);
+        put_u64(&mut out, specs.len() as u64);
         put_u64(&mut out, self.metadata.len() as u64);
 
         let mut keys = HashSet::new();
@@ -234,11 +284,11 @@ impl GgufWriter {
 
         let mut names = HashSet::new();
         let mut offset = 0u64;
-        for t in &self.tensors {
+        for t in specs {
             if !names.insert(t.name.as_str()) {
                 return Err(WriteError::DuplicateTensor(t.name.clone()));
             }
-            check_tensor(t)?;
+            let n_bytes = check_shape(&t.name, &t.dims, t.dtype)?;
             put_str(&mut out, &t.name);
             put_u32(&mut out, t.dims.len() as u32);
             for &d in &t.dims {
@@ -246,15 +296,11 @@ impl GgufWriter {
             }
             put_u32(&mut out, t.dtype.ggml_id());
             put_u64(&mut out, offset);
-            offset += (t.data.len() as u64).next_multiple_of(alignment);
+            offset += n_bytes.next_multiple_of(alignment);
         }
 
         pad_to(&mut out, alignment);
-        for t in &self.tensors {
-            out.extend_from_slice(&t.data);
-            pad_to(&mut out, alignment);
-        }
-        Ok(out)
+        Ok((out, alignment))
     }
 
     /// Serializes the file and writes it to `path`.
@@ -267,32 +313,36 @@ impl GgufWriter {
     }
 }
 
-fn check_tensor(t: &PendingTensor) -> Result<(), WriteError> {
+/// Checks a tensor's shape and type; returns the bytes its data takes.
+fn check_shape(name: &str, dims: &[u64], dtype: DType) -> Result<u64, WriteError> {
     let bad = |reason: &str| WriteError::BadShape {
-        tensor: t.name.clone(),
-        dims: t.dims.clone(),
+        tensor: name.to_string(),
+        dims: dims.to_vec(),
         reason: reason.to_string(),
     };
-    if t.dims.is_empty() || t.dims.len() > MAX_DIMS {
+    if dims.is_empty() || dims.len() > MAX_DIMS {
         return Err(bad("expected 1 to 4 dimensions"));
     }
-    if t.dims.contains(&0) {
+    if dims.contains(&0) {
         return Err(bad("a dimension is 0"));
     }
-    let partial_block = t.dims[0] % t.dtype.block_len() as u64;
+    let partial_block = dims[0] % dtype.block_len() as u64;
     if partial_block != 0 {
         return Err(bad(&format!(
             "row length is not a multiple of the {} block length {}",
-            t.dtype,
-            t.dtype.block_len()
+            dtype,
+            dtype.block_len()
         )));
     }
-    let expected = t
-        .dims
-        .iter()
+    dims.iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .and_then(|n| t.dtype.bytes_for(n))
-        .ok_or_else(|| bad("element count overflows"))?;
+        .and_then(|n| dtype.bytes_for(n))
+        .ok_or_else(|| bad("element count overflows"))
+}
+
+/// Checks a tensor's shape and that its data has the right length.
+fn check_data(t: &PendingTensor) -> Result<(), WriteError> {
+    let expected = check_shape(&t.name, &t.dims, t.dtype)?;
     if expected != t.data.len() as u64 {
         return Err(WriteError::DataSize {
             tensor: t.name.clone(),
@@ -303,6 +353,12 @@ fn check_tensor(t: &PendingTensor) -> Result<(), WriteError> {
         });
     }
     Ok(())
+}
+
+/// Zero bytes that follow `n_bytes` of tensor data in a streamed file (see
+/// [`GgufWriter::header_for`]).
+pub fn padding_after(n_bytes: u64, alignment: u64) -> u64 {
+    n_bytes.next_multiple_of(alignment) - n_bytes
 }
 
 fn pad_to(out: &mut Vec<u8>, alignment: u64) {

@@ -27,6 +27,9 @@ pub use act::{
 pub use dtype::DType;
 pub use f32ops::{axpy_f32_scalar, dot_f32_scalar};
 pub use level::{active_level, kernel_level, KernelLevel, KERNELS_ENV};
+pub use quant::quantize::{
+    can_quantize, f32_to_bf16_ggml, f32_to_f16_ggml, quantize_row, QuantizeError,
+};
 pub use quant::{dequantize_row, dot_row_scalar};
 
 /// Dot product of two equal-length slices, with the active kernel level.

@@ -213,14 +213,28 @@ impl ModelConfig {
                 None => DEFAULT_GEMMA3_PATTERN,
             },
         };
-        // GGUF has no key for it: head_dim, except for the known shapes of the table.
-        let (query_pre_attn_scalar, _) = gguf_query_pre_attn_scalar(
-            &arch_name,
-            num_hidden_layers,
-            hidden_size,
-            num_attention_heads,
-            head_dim,
-        );
+        // llama.cpp has no key for it: ours when `gemma quantize` wrote it, else head_dim,
+        // except for the known shapes of the table.
+        let query_pre_attn_scalar = match opt_f32(arch::QUERY_PRE_ATTN_SCALAR)? {
+            Some(v) if v.is_finite() && v > 0.0 => v,
+            Some(v) => {
+                return Err(ModelError::BadValue {
+                    key: arch_key(&arch_name, arch::QUERY_PRE_ATTN_SCALAR),
+                    value: v.to_string(),
+                    expected: "a positive number".into(),
+                })
+            }
+            None => {
+                gguf_query_pre_attn_scalar(
+                    &arch_name,
+                    num_hidden_layers,
+                    hidden_size,
+                    num_attention_heads,
+                    head_dim,
+                )
+                .0
+            }
+        };
         let positive = |v: Option<f32>| v.filter(|c| *c > 0.0);
         // Gemma 2 files may omit the caps: llama.cpp then uses its defaults, the values every
         // Gemma 2 model has (50 and 30).

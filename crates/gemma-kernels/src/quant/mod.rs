@@ -6,6 +6,9 @@ use crate::DType;
 pub mod float;
 pub mod k;
 pub mod legacy;
+pub mod quantize;
+mod quantize_k;
+mod quantize_legacy;
 
 /// Widens an IEEE half (as bits) to f32, exactly, with selects instead of branches (so
 /// loops over it vectorize) and no per-call CPU feature check.
