@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use anyhow::Result;
 use clap::Args;
-use gemma_engine::{GenerateOptions, SamplerConfig, StopReason};
+use gemma_engine::{GenerateOptions, Message, SamplerConfig, StopReason};
 
 use crate::{text_or_stdin, ModelArgs};
 
@@ -18,6 +18,13 @@ pub struct RunArgs {
     /// The prompt as token ids, comma-separated, used exactly as given (nothing added).
     #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
     pub tokens: Option<Vec<u32>>,
+    /// Treat the prompt as a user message in the model's chat template (its own, else the
+    /// built-in Gemma one) and answer as the model.
+    #[arg(long, conflicts_with = "tokens")]
+    pub chat: bool,
+    /// A system message for --chat (folded into the first user turn, as Gemma does).
+    #[arg(long, requires = "chat", value_name = "TEXT")]
+    pub system: Option<String>,
     /// Print the generated token ids (JSON array) on stdout after the text's line.
     #[arg(long)]
     pub print_ids: bool,
@@ -80,6 +87,14 @@ pub fn run(a: RunArgs) -> Result<()> {
     let ids = match a.tokens {
         Some(t) if t.is_empty() => anyhow::bail!("--tokens: no token ids given"),
         Some(t) => t,
+        None if a.chat => {
+            let mut messages = Vec::new();
+            if let Some(s) = a.system {
+                messages.push(Message::system(s));
+            }
+            messages.push(Message::user(text_or_stdin(a.prompt)?));
+            m.chat_tokens(&messages, true)?
+        }
         None => m.tokenize(&text_or_stdin(a.prompt)?, !a.no_bos)?,
     };
     let mut session = m.new_session(a.ctx, a.threads)?;

@@ -38,4 +38,7 @@ pub enum EngineError {
     /// A request that cannot be served as asked.
     #[error("{0}")]
     Invalid(String),
+    /// The chat template could not be compiled or rendered.
+    #[error("chat template: {0}")]
+    Chat(#[from] gemma_chat::ChatError),
 }

@@ -29,6 +29,7 @@ mod error;
 mod session;
 
 pub use error::EngineError;
+pub use gemma_chat::{ChatTemplate, Message};
 pub use gemma_model::{Logits, ModelConfig, Precision, Storage};
 pub use gemma_sample::SamplerConfig;
 pub use gemma_tokenizer::TextStream;
@@ -160,6 +161,49 @@ impl LoadedModel {
             chat_template,
             query_pre_attn_scalar_origin: origin,
         }))
+    }
+
+    /// The chat template: the model's own (from `tokenizer_config.json` or the GGUF key
+    /// `tokenizer.chat_template`), else the built-in Gemma template.
+    pub fn chat_template(&self) -> Result<ChatTemplate, EngineError> {
+        let text = |id: Option<u32>, default: &str| {
+            id.and_then(|i| self.tokenizer.token_str(i))
+                .map_or_else(|| default.to_string(), |s| s.into_owned())
+        };
+        let bos = text(self.tokenizer.bos(), "<bos>");
+        let eos = text(self.tokenizer.eos(), "<eos>");
+        match &self.chat_template {
+            Some(src) => {
+                let origin = match self.model.storage() {
+                    gemma_model::Storage::Gguf(_) => format!(
+                        "{}: {}",
+                        self.path.display(),
+                        gemma_formats::names::tokenizer::CHAT_TEMPLATE
+                    ),
+                    gemma_model::Storage::Safetensors(_) => format!(
+                        "{}: chat_template",
+                        self.path.join(gemma_tokenizer::TOKENIZER_CONFIG).display()
+                    ),
+                };
+                Ok(ChatTemplate::with_origin(origin, src, &bos, &eos)?)
+            }
+            None => Ok(ChatTemplate::builtin_gemma(&bos)),
+        }
+    }
+
+    /// The token ids of a conversation in the model's chat format, ending with the opening of
+    /// the model's turn when `add_generation_prompt`. A system message is folded into the first
+    /// user turn where the template has no place for it.
+    pub fn chat_tokens(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>, EngineError> {
+        let text = self
+            .chat_template()?
+            .render(messages, add_generation_prompt)?;
+        // The template writes BOS itself.
+        self.tokenize(&text, false)
     }
 
     /// The model's configuration.
