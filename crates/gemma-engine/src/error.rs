@@ -19,7 +19,7 @@ pub enum EngineError {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: gemma_model::ModelError,
+        source: Box<gemma_model::ModelError>,
     },
     /// The tokenizer could not be built, or could not encode a text.
     #[error("tokenizer of {path}: {source}")]

@@ -72,7 +72,7 @@ impl LoadedModel {
     pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Arc<LoadedModel>, EngineError> {
         let model_err = |source| EngineError::Model {
             path: path.into(),
-            source,
+            source: Box::new(source),
         };
         let tok_err = |source| EngineError::Tokenizer {
             path: path.into(),
@@ -84,7 +84,7 @@ impl LoadedModel {
             let (tok, template) = if path.join(TOKENIZER_JSON).exists() {
                 let tok = HfFolderTokenizer::from_folder(path).map_err(tok_err)?;
                 let template = tok.chat_template().map(str::to_string);
-                (ModelTokenizer::Hf(tok), template)
+                (ModelTokenizer::Hf(Box::new(tok)), template)
             } else {
                 let vocab_size = model.config.vocab_size;
                 let eog = folder_eos_ids(path, vocab_size).map_err(tok_err)?;
@@ -98,7 +98,9 @@ impl LoadedModel {
                 source,
             })?;
             let tok = match file.get(tok_keys::MODEL) {
-                Some(_) => ModelTokenizer::Gguf(Tokenizer::from_gguf(&file).map_err(tok_err)?),
+                Some(_) => {
+                    ModelTokenizer::Gguf(Box::new(Tokenizer::from_gguf(&file).map_err(tok_err)?))
+                }
                 // No vocabulary at all (a model written from a folder without tokenizer.json):
                 // token ids only.
                 None => ModelTokenizer::IdsOnly {

@@ -99,7 +99,7 @@ fn matrix(
             got: t.dims,
         });
     }
-    if cols % t.dtype.block_len() != 0 {
+    if !cols.is_multiple_of(t.dtype.block_len()) {
         return Err(ModelError::BadType {
             name: t.name,
             dtype: t.dtype,

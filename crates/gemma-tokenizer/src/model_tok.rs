@@ -10,9 +10,9 @@ use crate::{HfFolderTokenizer, StreamDecoder, Tokenizer, TokenizerError};
 #[derive(Debug, Clone)]
 pub enum ModelTokenizer {
     /// Built from `tokenizer.ggml.*` GGUF metadata, as llama.cpp does.
-    Gguf(Tokenizer),
+    Gguf(Box<Tokenizer>),
     /// A Hugging Face folder's `tokenizer.json`, as HF `tokenizers` does.
-    Hf(HfFolderTokenizer),
+    Hf(Box<HfFolderTokenizer>),
     /// No tokenizer (a model folder without `tokenizer.json`): token ids in and out only.
     IdsOnly {
         /// Token ids (the model's vocabulary size).
