@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use gemma_engine::{LoadOptions, LoadedModel, Precision};
 
+mod bench;
 mod info;
 mod logits;
 mod quantize;
@@ -33,6 +34,8 @@ enum Command {
     Logits(logits::LogitsArgs),
     /// Print a model's metadata, tensors and resolved configuration.
     Info(info::InfoArgs),
+    /// Measure prompt-processing and generation speed (as llama-bench: -p 512 -n 128 -t N -r R).
+    Bench(bench::BenchArgs),
     /// Download the default model (Gemma 3 270M, Q4_K_M) into $GEMMA_HOME.
     Pull(PullArgs),
     /// Write a GGUF file (F16, BF16, Q8_0, Q4_K_M, ...) from a GGUF file or a model folder.
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => tokenize(a),
         Command::Logits(a) => logits::logits(a),
         Command::Info(a) => info::info(a),
+        Command::Bench(a) => bench::bench(a),
         Command::Pull(a) => pull(a),
         Command::Quantize(a) => quantize::run(&a),
     };
