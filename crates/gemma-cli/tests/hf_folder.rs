@@ -151,5 +151,8 @@ fn folders_without_a_tokenizer_run_from_token_ids() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no tokenizer.json") && err.contains("--tokens"), "{err}");
+    assert!(
+        err.contains("no tokenizer.json") && err.contains("--tokens"),
+        "{err}"
+    );
 }

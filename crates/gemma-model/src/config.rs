@@ -15,6 +15,9 @@ pub const DEFAULT_ROPE_LOCAL_BASE: f32 = 10_000.0;
 pub const DEFAULT_GEMMA3_PATTERN: usize = 6;
 /// Gemma 2's pattern: even layers local, odd layers global.
 pub const DEFAULT_GEMMA2_PATTERN: usize = 2;
+/// The most layers a model may declare (llama.cpp's `LLAMA_MAX_LAYERS`; Gemma has at most 62):
+/// a bound on what is allocated per layer before the weights are read.
+pub const MAX_LAYERS: usize = 512;
 /// Gemma 2's sliding window when a GGUF file does not say (llama.cpp's default).
 pub const DEFAULT_GEMMA2_WINDOW: usize = 4096;
 /// Gemma 2's attention soft-cap when a GGUF file does not say (llama.cpp's default; every
@@ -111,6 +114,13 @@ impl ModelConfig {
 
         let hidden_size = req(arch::EMBEDDING_LENGTH, "size the hidden state")?;
         let num_hidden_layers = req(arch::BLOCK_COUNT, "know the number of layers")?;
+        if num_hidden_layers > MAX_LAYERS {
+            return Err(ModelError::BadValue {
+                key: arch_key(&arch_name, arch::BLOCK_COUNT),
+                value: num_hidden_layers.to_string(),
+                expected: format!("at most {MAX_LAYERS} layers"),
+            });
+        }
         let intermediate_size = req(arch::FEED_FORWARD_LENGTH, "size the feed-forward layer")?;
         let num_attention_heads = req(arch::HEAD_COUNT, "split attention heads")?;
         let max_position_embeddings = req(arch::CONTEXT_LENGTH, "bound the context")?;

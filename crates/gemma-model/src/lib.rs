@@ -66,7 +66,26 @@ impl Model {
             source: Box::new(e),
         })?;
         let set = Arc::new(SafetensorsSet::open_folder(dir)?);
-        Model::bind(config, &HfSource::new(&set))
+        Model::bind(config, &HfSource::new(&set)).map_err(|e| {
+            // Name the file: the shard holding a mistyped tensor, else the checkpoint's entry.
+            let shard = match &e {
+                ModelError::BadShape { name, .. } | ModelError::BadType { name, .. } => {
+                    set.shard_of(name).and_then(|f| f.path())
+                }
+                _ => None,
+            };
+            let path = shard.map(Path::to_path_buf).unwrap_or_else(|| {
+                let index = dir.join(gemma_formats::SAFETENSORS_INDEX);
+                match index.is_file() {
+                    true => index,
+                    false => dir.join(gemma_formats::SAFETENSORS_SINGLE),
+                }
+            });
+            ModelError::InFile {
+                path,
+                source: Box::new(e),
+            }
+        })
     }
 
     /// Bind the weights `config` needs from `src`.

@@ -21,10 +21,26 @@ impl HfTokenizer {
     /// cannot be read or is not a tokenizer description this crate's `tokenizers` understands.
     pub fn from_file(path: impl AsRef<Path>) -> Result<HfTokenizer, TokenizerError> {
         let path = path.as_ref();
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| TokenizerError::HfLoad {
+        let err = |message: String| TokenizerError::HfLoad {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        // tokenizers 0.23 panics on some malformed files (an `expect` on a JSON error inside
+        // `decoder`, on a malformed `Precompiled` normalizer; BPE merges shorter than the
+        // `continuing_subword_prefix`; a template naming a special token it does not define,
+        // at the first encode). The JSON is checked first; other panics become errors.
+        let pre = serde_json::from_slice::<Precheck>(&bytes)
+            .map_err(|e| err(format!("invalid JSON: {e}")))?;
+        if let Some(p) = &pre.post_processor {
+            check_templates(p).map_err(err)?;
+        }
+        let inner = guarded(|| tokenizers::Tokenizer::from_bytes(&bytes))
+            .map_err(|why| err(format!("the tokenizers crate cannot read it ({why})")))?
+            .map_err(|e| err(e.to_string()))?;
+        guarded(|| inner.encode("", true))
+            .map_err(|why| err(format!("its post_processor cannot encode ({why})")))?
+            .map_err(|e| err(e.to_string()))?;
         Ok(HfTokenizer { inner })
     }
 
@@ -35,12 +51,10 @@ impl HfTokenizer {
     /// Fails with [`TokenizerError::HfEncode`] only where `tokenizers` does, e.g. a BPE model
     /// without byte fallback whose unknown token is missing from the vocabulary.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
-        let encoding =
-            self.inner
-                .encode(text, add_special)
-                .map_err(|e| TokenizerError::HfEncode {
-                    message: e.to_string(),
-                })?;
+        let message = |m: String| TokenizerError::HfEncode { message: m };
+        let encoding = guarded(|| self.inner.encode(text, add_special))
+            .map_err(message)?
+            .map_err(|e| message(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -50,11 +64,10 @@ impl HfTokenizer {
     ///
     /// Fails with [`TokenizerError::HfDecode`] only where the file's decoder does.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
-        self.inner
-            .decode(ids, skip_special)
-            .map_err(|e| TokenizerError::HfDecode {
-                message: e.to_string(),
-            })
+        let message = |m: String| TokenizerError::HfDecode { message: m };
+        guarded(|| self.inner.decode(ids, skip_special))
+            .map_err(message)?
+            .map_err(|e| message(e.to_string()))
     }
 
     /// Number of tokens: the model's vocabulary plus added tokens that are not in it.
@@ -76,4 +89,55 @@ impl HfTokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+}
+
+/// What is parsed of a `tokenizer.json` before `tokenizers` reads it: `decoder` in full (its
+/// strings validated), the rest for syntax only.
+#[derive(serde::Deserialize)]
+struct Precheck {
+    #[allow(dead_code)]
+    decoder: Option<serde_json::Value>,
+    post_processor: Option<serde_json::Value>,
+}
+
+/// Every special token a `TemplateProcessing` template (`single`, `pair`) uses must be one of
+/// its `special_tokens` (tokenizers looks it up with `[]` at encode time).
+fn check_templates(v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let defined = m.get("special_tokens").and_then(Value::as_object);
+            for key in ["single", "pair"] {
+                let Some(Value::Array(pieces)) = m.get(key) else {
+                    continue;
+                };
+                for piece in pieces {
+                    let id = piece.get("SpecialToken").and_then(|t| t.get("id"));
+                    if let Some(Value::String(id)) = id {
+                        if !defined.is_some_and(|d| d.contains_key(id)) {
+                            return Err(format!(
+                                "post_processor: template `{key}` uses special token {id:?}, \
+                                 which its special_tokens do not define"
+                            ));
+                        }
+                    }
+                }
+            }
+            m.values().try_for_each(check_templates)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_templates),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `f`, turning a panic of the `tokenizers` crate into its message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        format!("tokenizers panicked: {why}")
+    })
 }

@@ -42,13 +42,15 @@ fn read_json(path: &Path) -> Result<Option<Value>, TokenizerError> {
             })
         }
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| TokenizerError::BadSideFile {
-            path: path.into(),
-            field: "JSON".into(),
-            message: e.to_string(),
-        })
+    let bad = |message: String| TokenizerError::BadSideFile {
+        path: path.into(),
+        field: "JSON".into(),
+        message,
+    };
+    match serde_json::from_str(&text).map_err(|e| bad(e.to_string()))? {
+        v @ Value::Object(_) => Ok(Some(v)),
+        v => Err(bad(format!("expected a JSON object, found {v}"))),
+    }
 }
 
 /// A special token given as `"<bos>"` or `{"content": "<bos>", ...}`.
@@ -79,17 +81,25 @@ impl HfFolderTokenizer {
             message,
         };
         let named = |field: &str, default: &str| -> Result<Option<u32>, TokenizerError> {
-            let text = match cfg.as_ref().and_then(|c| c.get(field)) {
-                None | Some(Value::Null) => default,
-                Some(v) => token_text(v).ok_or_else(|| {
-                    bad(
-                        &cfg_path,
-                        field,
-                        format!("expected a token string, found {v}"),
-                    )
-                })?,
+            let v = match cfg.as_ref().and_then(|c| c.get(field)) {
+                None | Some(Value::Null) => return Ok(tok.token_id(default)),
+                Some(v) => v,
             };
-            Ok(tok.token_id(text))
+            let text = token_text(v).ok_or_else(|| {
+                bad(
+                    &cfg_path,
+                    field,
+                    format!("expected a token string, found {v}"),
+                )
+            })?;
+            match tok.token_id(text) {
+                Some(id) => Ok(Some(id)),
+                None => Err(bad(
+                    &cfg_path,
+                    field,
+                    format!("{text:?} is not a token of {TOKENIZER_JSON}"),
+                )),
+            }
         };
         let bos = named("bos_token", "<bos>")?;
         let eos = named("eos_token", "<eos>")?;
@@ -101,11 +111,30 @@ impl HfFolderTokenizer {
         let chat_template = match cfg.as_ref().and_then(|c| c.get("chat_template")) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Array(list)) => list
-                .iter()
-                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-                .and_then(|t| t.get("template")?.as_str())
-                .map(str::to_string),
+            Some(Value::Array(list)) => {
+                let mut default = None;
+                for t in list {
+                    let name = t.get("name").and_then(Value::as_str);
+                    match (name, t.get("template").and_then(Value::as_str)) {
+                        (Some(name), Some(text)) => {
+                            if name == "default" && default.is_none() {
+                                default = Some(text.to_string());
+                            }
+                        }
+                        _ => {
+                            return Err(bad(
+                                &cfg_path,
+                                "chat_template",
+                                format!(
+                                    "expected entries {{\"name\": string, \
+                                     \"template\": string}}, found {t}"
+                                ),
+                            ))
+                        }
+                    }
+                }
+                default
+            }
             Some(v) => {
                 return Err(bad(
                     &cfg_path,

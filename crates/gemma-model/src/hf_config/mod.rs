@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     ModelConfig, DEFAULT_GEMMA2_PATTERN, DEFAULT_GEMMA3_PATTERN, DEFAULT_ROPE_LOCAL_BASE,
+    MAX_LAYERS,
 };
 use crate::ModelError;
 
@@ -63,7 +64,7 @@ impl Fields<'_> {
             None => Ok(None),
             Some(v) => match v.as_u64() {
                 Some(n) if n > 0 && n <= u32::MAX as u64 => Ok(Some(n as usize)),
-                _ => Err(bad(name, v, "a positive integer")),
+                _ => Err(bad(name, v, "a positive integer below 2^32")),
             },
         }
     }
@@ -75,12 +76,20 @@ impl Fields<'_> {
         })
     }
 
-    fn float(&self, name: &str) -> Result<Option<f32>, ModelError> {
+    /// A number finite as f32 and positive (`zero_ok`: or zero); negative values are refused.
+    fn float(&self, name: &str, zero_ok: bool) -> Result<Option<f32>, ModelError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => match v.as_f64() {
-                Some(f) if f.is_finite() => Ok(Some(f as f32)),
-                _ => Err(bad(name, v, "a finite number")),
+            Some(v) => match v.as_f64().map(|f| f as f32) {
+                Some(f) if f.is_finite() && (f > 0.0 || (zero_ok && f == 0.0)) => Ok(Some(f)),
+                _ => Err(bad(
+                    name,
+                    v,
+                    match zero_ok {
+                        true => "a finite number >= 0",
+                        false => "a finite positive number",
+                    },
+                )),
             },
         }
     }
@@ -133,11 +142,15 @@ impl<'a> RopeParams<'a> {
     /// The linear scaling factor of an entry (1.0 when it has none).
     fn linear_factor(&self, entry: Option<&Value>) -> Result<f32, ModelError> {
         let Some(v) = entry else { return Ok(1.0) };
-        let kind = v
-            .get("rope_type")
-            .or_else(|| v.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("default");
+        if !v.is_object() {
+            return Err(bad(self.name, v, "an object with a `rope_type`"));
+        }
+        let kind = match v.get("rope_type").or_else(|| v.get("type")) {
+            None | Some(Value::Null) => "default",
+            Some(t) => t
+                .as_str()
+                .ok_or_else(|| bad(self.name, v, "a string `rope_type`"))?,
+        };
         match kind {
             "default" => Ok(1.0),
             "linear" => match v.get("factor").and_then(Value::as_f64) {
@@ -166,28 +179,44 @@ impl ModelConfig {
         let top = root
             .as_object()
             .ok_or_else(|| bad("(root)", &root, "a JSON object"))?;
-        let arch = top
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(Value::as_str)
-            .ok_or_else(|| ModelError::MissingKey {
-                key: key("architectures"),
-                why: "know which model this is",
-            })?;
+        let arch = match top.get("architectures") {
+            None => {
+                return Err(ModelError::MissingKey {
+                    key: key("architectures"),
+                    why: "know which model this is",
+                })
+            }
+            Some(v) => v
+                .get(0)
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("architectures", v, "a list naming the model class"))?,
+        };
         let (generation, map) = match arch {
             "GemmaForCausalLM" => ("gemma", top),
             "Gemma2ForCausalLM" => ("gemma2", top),
             "Gemma3ForCausalLM" => ("gemma3", top),
             "Gemma3ForConditionalGeneration" => (
                 "gemma3",
-                top.get("text_config")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| ModelError::MissingKey {
-                        key: key("text_config"),
-                        why: "read the text model",
-                    })?,
+                match top.get("text_config") {
+                    None => {
+                        return Err(ModelError::MissingKey {
+                            key: key("text_config"),
+                            why: "read the text model",
+                        })
+                    }
+                    Some(v) => v
+                        .as_object()
+                        .ok_or_else(|| bad("text_config", v, "a JSON object"))?,
+                },
             ),
-            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
+            _ => {
+                return Err(bad(
+                    "architectures",
+                    top.get("architectures").unwrap_or(&Value::Null),
+                    "GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM or \
+                     Gemma3ForConditionalGeneration",
+                ))
+            }
         };
         let f = Fields { map };
         for (name, v) in map {
@@ -232,6 +261,13 @@ impl ModelConfig {
 
         let hidden_size = f.req_count("hidden_size", "size the hidden state")?;
         let num_hidden_layers = f.req_count("num_hidden_layers", "know the number of layers")?;
+        if num_hidden_layers > MAX_LAYERS {
+            return Err(bad(
+                "num_hidden_layers",
+                &Value::from(num_hidden_layers),
+                &format!("at most {MAX_LAYERS} layers"),
+            ));
+        }
         let intermediate_size = f.req_count("intermediate_size", "size the feed-forward layer")?;
         let num_attention_heads = f.req_count("num_attention_heads", "split attention heads")?;
         let num_key_value_heads = f
@@ -244,25 +280,32 @@ impl ModelConfig {
                 &format!("a divisor of num_attention_heads = {num_attention_heads}"),
             ));
         }
-        let head_dim = f
-            .count("head_dim")?
-            .unwrap_or(hidden_size / num_attention_heads);
+        let head_dim = match f.count("head_dim")? {
+            Some(d) => d,
+            None => match hidden_size / num_attention_heads {
+                0 => {
+                    return Err(ModelError::MissingKey {
+                        key: key("head_dim"),
+                        why: "size attention heads (hidden_size / num_attention_heads is 0)",
+                    })
+                }
+                d => d,
+            },
+        };
         let vocab_size = f.req_count("vocab_size", "size the embedding")?;
         let max_position_embeddings = f.count("max_position_embeddings")?.unwrap_or(8192);
-        let rms_norm_eps = f.float("rms_norm_eps")?.unwrap_or(1e-6);
+        let rms_norm_eps = f.float("rms_norm_eps", true)?.unwrap_or(1e-6);
         let rope = RopeParams::read(&f);
-        let rope_theta = match f.float("rope_theta")? {
+        let rope_theta = match f.float("rope_theta", false)? {
             Some(t) => t,
             None => rope.theta(rope.global)?.unwrap_or(10_000.0),
         };
-        let rope_local_base_freq = match f.float("rope_local_base_freq")? {
+        let rope_local_base_freq = match f.float("rope_local_base_freq", false)? {
             Some(t) => t,
-            None => rope
-                .theta(rope.local)?
-                .unwrap_or(match generation {
-                    "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
-                    _ => rope_theta,
-                }),
+            None => rope.theta(rope.local)?.unwrap_or(match generation {
+                "gemma3" => DEFAULT_ROPE_LOCAL_BASE,
+                _ => rope_theta,
+            }),
         };
         // Gemma scales positions on global layers only; a scaled local entry is not honoured.
         if rope.linear_factor(rope.local)? != 1.0 {
@@ -273,10 +316,12 @@ impl ModelConfig {
             ));
         }
         let rope_scaling_factor = rope.linear_factor(rope.global)?;
-        let query_pre_attn_scalar = f.float("query_pre_attn_scalar")?.unwrap_or(head_dim as f32);
+        let query_pre_attn_scalar = f
+            .float("query_pre_attn_scalar", false)?
+            .unwrap_or(head_dim as f32);
         let positive = |v: Option<f32>| v.filter(|c| *c > 0.0);
-        let attn_logit_softcapping = positive(f.float("attn_logit_softcapping")?);
-        let final_logit_softcapping = positive(f.float("final_logit_softcapping")?);
+        let attn_logit_softcapping = positive(f.float("attn_logit_softcapping", true)?);
+        let final_logit_softcapping = positive(f.float("final_logit_softcapping", true)?);
         let sliding_window = match generation {
             "gemma" => None,
             _ => f.count("sliding_window")?,
@@ -297,7 +342,10 @@ impl ModelConfig {
                         bad(
                             "layer_types",
                             v,
-                            &format!("a list of {num_hidden_layers} layer kinds"),
+                            &format!(
+                                "a list of {num_hidden_layers} layer kinds \
+                                 (one per layer: num_hidden_layers = {num_hidden_layers})"
+                            ),
                         )
                     })?;
                 kinds

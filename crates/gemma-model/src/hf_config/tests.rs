@@ -175,7 +175,10 @@ fn transformers5_rope_parameters_equal_the_older_fields() {
     let e = ModelConfig::from_hf_json(&scaled_local)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("rope_parameters") && e.contains("sliding_attention"), "{e}");
+    assert!(
+        e.contains("rope_parameters") && e.contains("sliding_attention"),
+        "{e}"
+    );
     // Gemma 1/2 in transformers 5: one flat entry.
     let flat = GEMMA2_2B.replace(
         r#""rope_theta":10000.0"#,
