@@ -18,6 +18,7 @@ pub mod kv;
 pub mod matmul;
 pub mod ops;
 pub mod parallel;
+pub mod pool;
 pub mod precision;
 pub mod source;
 pub mod storage;

@@ -1,8 +1,11 @@
 //! The one threading layer of the forward pass: splitting rows, heads and tokens across threads.
 //!
-//! Scoped threads for now; a persistent pool will replace them without changing callers.
+//! Work runs on the persistent pool of [`crate::pool`]; each part gets one contiguous range.
 
 use std::ops::Range;
+use std::sync::Mutex;
+
+use crate::pool::pool;
 
 /// Split `n` units into at most `threads` contiguous ranges of near-equal size.
 pub fn split(n: usize, threads: usize) -> Vec<Range<usize>> {
@@ -31,13 +34,17 @@ where
         f(0..n_units, out);
         return;
     }
-    std::thread::scope(|s| {
-        let mut rest = out;
-        for r in ranges {
-            let (chunk, tail) = rest.split_at_mut(r.len() * unit_len);
-            rest = tail;
-            let f = &f;
-            s.spawn(move || f(r, chunk));
+    let mut parts = Vec::with_capacity(ranges.len());
+    let mut rest = out;
+    for r in ranges {
+        let (chunk, tail) = rest.split_at_mut(r.len() * unit_len);
+        rest = tail;
+        parts.push(Mutex::new(Some((r, chunk))));
+    }
+    pool(threads).run(parts.len(), &|i| {
+        let part = parts[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((r, chunk)) = part {
+            f(r, chunk);
         }
     });
 }
@@ -52,19 +59,19 @@ where
     if ranges.len() <= 1 {
         return ranges.into_iter().map(&f).collect();
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = ranges
-            .into_iter()
-            .map(|r| {
-                let f = &f;
-                s.spawn(move || f(r))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    let results: Vec<Mutex<Option<T>>> = ranges.iter().map(|_| Mutex::new(None)).collect();
+    pool(threads).run(ranges.len(), &|i| {
+        let v = f(ranges[i].clone());
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every part ran")
+        })
+        .collect()
 }
 
 #[cfg(test)]
