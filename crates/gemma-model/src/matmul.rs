@@ -2,7 +2,10 @@
 
 use std::ops::Range;
 
-use gemma_kernels::{act_bytes, dequantize_row, dot_f32, dot_row, dot_row_act, quantize_act};
+use gemma_kernels::{
+    act_bytes, dequantize_row, dot_f32, dot_q8_0_tokens, dot_row, dot_row_act, q8_0_repacked_bytes,
+    q8_0_scales, quantize_act, repack_q8_0, repacks_to_q8_0,
+};
 
 use crate::parallel::{for_units, map_ranges};
 use crate::weights::QMatrix;
@@ -42,6 +45,25 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
     let row = |r: usize| &data[r * rb..(r + 1) * rb];
     if n_tok == 1 {
         return per_row(out, threads, |r| dot_row_act(dtype, row(r), &xq));
+    }
+    if repacks_to_q8_0(dtype) {
+        // Each row unpacked once (as Q8_0, the same dots), then against every token.
+        let yd = q8_0_scales(&xq);
+        let parts = map_ranges(w.rows, threads, |range| {
+            let n = range.len();
+            let mut local = vec![0f32; n_tok * n];
+            let mut packed = vec![0u8; q8_0_repacked_bytes(dtype, rb)];
+            let mut col = vec![0f32; n_tok];
+            for r in range.clone() {
+                repack_q8_0(dtype, row(r), &mut packed);
+                dot_q8_0_tokens(&packed, &xq, &yd, &mut col);
+                for (t, v) in col.iter().enumerate() {
+                    local[t * n + (r - range.start)] = *v;
+                }
+            }
+            (range, local)
+        });
+        return scatter(parts, w.rows, n_tok, out);
     }
     per_tile(
         w.rows,
@@ -117,7 +139,11 @@ fn per_tile<S: Default>(
         }
         (range, local)
     });
-    // Per-thread `(tokens, rows-in-range)` blocks into the `(tokens, rows)` output.
+    scatter(parts, rows, n_tok, out);
+}
+
+/// Per-thread `(tokens, rows-in-range)` blocks into the `(tokens, rows)` output.
+fn scatter(parts: Vec<(Range<usize>, Vec<f32>)>, rows: usize, n_tok: usize, out: &mut [f32]) {
     for (range, local) in parts {
         let n = range.len();
         for t in 0..n_tok {

@@ -17,6 +17,7 @@
 use crate::level::{active_level, KernelLevel};
 use crate::DType;
 
+pub mod batch;
 pub(crate) mod dot32;
 pub(crate) mod dotk;
 pub(crate) mod lanes;

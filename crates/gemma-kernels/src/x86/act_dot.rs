@@ -69,6 +69,40 @@ pub(super) unsafe fn dot_q8_0(row: &[u8], xq: &[u8]) -> f32 {
     hsum(acc)
 }
 
+/// One Q8_0 row against four Q8_0 activation rows: each result has the bits of
+/// [`dot_q8_0`] (same lanes, same FMA order); the row's bytes and `|x|` are shared, and the
+/// scales come as f32 (`xd` the row's, `yd[t]` token `t`'s: exact widenings of the f16
+/// fields, so their product is [`f16_product`]'s).
+///
+/// # Safety
+///
+/// AVX2/FMA present; all four activation rows as long as `row`, one scale per block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_q8_0_x4(
+    row: &[u8],
+    xq: [&[u8]; 4],
+    xd: &[f32],
+    yd: [&[f32]; 4],
+) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let ones = _mm256_set1_epi16(1);
+    for (i, b) in row.chunks_exact(34).enumerate() {
+        // SAFETY: the block has 34 bytes, so [2, 34) holds 32 quants.
+        let x = load32(&b[2..]);
+        let ax = _mm256_sign_epi8(x, x);
+        let dx = xd[i];
+        for t in 0..4 {
+            let d = _mm256_set1_ps(dx * yd[t][i]);
+            // SAFETY: the activation block has 34 bytes.
+            let sy = _mm256_sign_epi8(load32(&xq[t][i * 34 + 2..]), x);
+            let pairs = _mm256_maddubs_epi16(ax, sy);
+            let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+            acc[t] = _mm256_fmadd_ps(d, q, acc[t]);
+        }
+    }
+    [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+}
+
 /// Q5_0 × Q8_0 (22-byte weight blocks: `d`, `qh` u32, 16 nibble bytes).
 ///
 /// # Safety

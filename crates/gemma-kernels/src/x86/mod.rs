@@ -5,7 +5,7 @@
 //! confirming AVX2 and FMA (and F16C, which the activation kernels also use) are present.
 #![allow(unsafe_code)]
 
-mod act_dot;
+pub(crate) mod act_dot;
 mod act_quant;
 mod f32s;
 mod load;

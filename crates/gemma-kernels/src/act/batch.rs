@@ -1,0 +1,123 @@
+//! Batched activation-quantized dots for prompt processing: weight rows repacked once into
+//! Q8_0 blocks, then one row against several tokens per call.
+//!
+//! Q5_0 and Q8_0 weights meet Q8_0 activations in the same integer lanes and with the same
+//! per-block scale product, so a Q5_0 row repacked as Q8_0 (`q - 16` as a signed byte, the
+//! same f16 scale) gives bit for bit the dot of the original row, on every kernel level.
+
+use crate::act::{act_bytes, check_dot, dot_row_act, lanes};
+use crate::level::{active_level, KernelLevel};
+use crate::DType;
+
+/// Bytes of a Q8_0 block (f16 scale, 32 signed bytes).
+const Q8_0_BLOCK: usize = 34;
+
+/// Whether rows of `w` can be repacked by [`repack_q8_0`] without changing any dot.
+pub fn repacks_to_q8_0(w: DType) -> bool {
+    matches!(w, DType::Q5_0 | DType::Q8_0)
+}
+
+/// Bytes of `row_bytes` bytes of `w` once repacked as Q8_0.
+pub fn q8_0_repacked_bytes(w: DType, row_bytes: usize) -> usize {
+    row_bytes / w.block_bytes() * Q8_0_BLOCK
+}
+
+/// Rewrites a Q5_0 or Q8_0 row as Q8_0 blocks into `out` (exactly
+/// [`q8_0_repacked_bytes`] long).
+///
+/// # Panics
+///
+/// If `w` is not Q5_0 or Q8_0, or the lengths do not match.
+pub fn repack_q8_0(w: DType, row: &[u8], out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        q8_0_repacked_bytes(w, row.len()),
+        "repack_q8_0: output size"
+    );
+    match w {
+        DType::Q8_0 => out.copy_from_slice(row),
+        DType::Q5_0 => {
+            for (b, o) in row.chunks_exact(22).zip(out.chunks_exact_mut(Q8_0_BLOCK)) {
+                o[..2].copy_from_slice(&b[..2]);
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                for j in 0..16 {
+                    let lo = b[6 + j] & 0x0F;
+                    let hi = b[6 + j] >> 4;
+                    let h0 = ((qh >> j) & 1) as u8;
+                    let h1 = ((qh >> (j + 16)) & 1) as u8;
+                    o[2 + j] = ((lo | (h0 << 4)) as i8 - 16) as u8;
+                    o[2 + 16 + j] = ((hi | (h1 << 4)) as i8 - 16) as u8;
+                }
+            }
+        }
+        other => panic!("repack_q8_0: {other} rows do not repack to Q8_0"),
+    }
+}
+
+/// The f32 values of the f16 scales of Q8_0 blocks (weights or activations), one per block.
+pub fn q8_0_scales(blocks: &[u8]) -> Vec<f32> {
+    blocks
+        .chunks_exact(Q8_0_BLOCK)
+        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        .collect()
+}
+
+/// `[dot(row, xq[0]), ..., dot(row, xq[3])]` for a Q8_0 row and four Q8_0 activation rows:
+/// the same bits as four [`dot_row_act`] calls, with the row's blocks loaded once. `xd` and
+/// `yd` are the rows' [`q8_0_scales`].
+///
+/// # Panics
+///
+/// As [`dot_row_act`], for any of the four, or if a scale slice does not have one value per
+/// block.
+pub fn dot_q8_0_x4(row: &[u8], xq: [&[u8]; 4], xd: &[f32], yd: [&[f32]; 4]) -> [f32; 4] {
+    let nb = row.len() / Q8_0_BLOCK;
+    for (x, d) in xq.iter().zip(yd) {
+        check_dot(DType::Q8_0, row.len(), x.len());
+        assert_eq!(d.len(), nb, "dot_q8_0_x4: activation scales");
+    }
+    assert_eq!(xd.len(), nb, "dot_q8_0_x4: row scales");
+    #[cfg(target_arch = "x86_64")]
+    if active_level() == KernelLevel::Avx2Fma {
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; lengths
+        // were checked above.
+        #[allow(unsafe_code)]
+        return unsafe { crate::x86::act_dot::dot_q8_0_x4(row, xq, xd, yd) };
+    }
+    xq.map(|x| lanes::dot_q8_0(row, x))
+}
+
+/// Portable twin of [`dot_q8_0_x4`].
+pub fn dot_q8_0_x4_scalar(row: &[u8], xq: [&[u8]; 4]) -> [f32; 4] {
+    for x in xq {
+        check_dot(DType::Q8_0, row.len(), x.len());
+    }
+    xq.map(|x| lanes::dot_q8_0(row, x))
+}
+
+/// `out[t] = dot(row, xq[t])` for `n` tokens of Q8_0 activations laid out back to back (`yd`:
+/// their [`q8_0_scales`], back to back), four at a time where possible.
+pub fn dot_q8_0_tokens(row: &[u8], xq: &[u8], yd: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let nb = row.len() / Q8_0_BLOCK;
+    let qb = act_bytes(DType::Q8_0, nb * 32);
+    assert_eq!(xq.len(), n * qb, "dot_q8_0_tokens: activation bytes");
+    assert_eq!(yd.len(), n * nb, "dot_q8_0_tokens: activation scales");
+    let xd = q8_0_scales(row);
+    let x = |t: usize| &xq[t * qb..(t + 1) * qb];
+    let d = |t: usize| &yd[t * nb..(t + 1) * nb];
+    let mut t = 0;
+    while t + 4 <= n {
+        let v = dot_q8_0_x4(
+            row,
+            [x(t), x(t + 1), x(t + 2), x(t + 3)],
+            &xd,
+            [d(t), d(t + 1), d(t + 2), d(t + 3)],
+        );
+        out[t..t + 4].copy_from_slice(&v);
+        t += 4;
+    }
+    for (t, o) in out.iter_mut().enumerate().skip(t) {
+        *o = dot_row_act(DType::Q8_0, row, x(t));
+    }
+}
