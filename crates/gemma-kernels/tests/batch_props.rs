@@ -76,3 +76,20 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(300) })]
+
+    #[test]
+    fn four_rows_at_once_equal_four_single_dots(blocks in 1usize..=40, seed in any::<u64>()) {
+        let mut rng = TestRng::new(seed);
+        let n = 32 * blocks;
+        let rows: Vec<Vec<u8>> = (0..4).map(|_| random_row(DType::Q8_0, n, &mut rng)).collect();
+        let xq = acts(n, &mut rng);
+        let r4 = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+        let got = gemma_kernels::dot_q8_0_rows4(r4, &xq, &q8_0_scales(&xq));
+        for (r, g) in r4.iter().zip(got) {
+            prop_assert_eq!(g.to_bits(), dot_row_act(DType::Q8_0, r, &xq).to_bits());
+        }
+    }
+}

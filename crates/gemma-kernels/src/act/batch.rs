@@ -121,3 +121,29 @@ pub fn dot_q8_0_tokens(row: &[u8], xq: &[u8], yd: &[f32], out: &mut [f32]) {
         *o = dot_row_act(DType::Q8_0, row, x(t));
     }
 }
+
+/// `[dot(rows[0], xq), ..., dot(rows[3], xq)]` for four Q8_0 rows and one Q8_0 activation row
+/// (`yd`: its [`q8_0_scales`]): the same bits as four [`dot_row_act`] calls, with the
+/// activation loaded once.
+///
+/// # Panics
+///
+/// As [`dot_row_act`], for any of the four, or if `yd` is not one scale per block.
+pub fn dot_q8_0_rows4(rows: [&[u8]; 4], xq: &[u8], yd: &[f32]) -> [f32; 4] {
+    for r in rows {
+        check_dot(DType::Q8_0, r.len(), xq.len());
+    }
+    assert_eq!(
+        yd.len(),
+        xq.len() / Q8_0_BLOCK,
+        "dot_q8_0_rows4: activation scales"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if active_level() == KernelLevel::Avx2Fma {
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; lengths
+        // were checked above.
+        #[allow(unsafe_code)]
+        return unsafe { crate::x86::act_dot::dot_q8_0_rows4(rows, xq, yd) };
+    }
+    rows.map(|r| lanes::dot_q8_0(r, xq))
+}

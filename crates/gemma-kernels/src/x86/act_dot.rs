@@ -52,6 +52,17 @@ unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
     _mm_cvtss_f32(_mm_mul_ss(f, _mm_movehdup_ps(f)))
 }
 
+/// Asks for the bytes two rows of `row_len` bytes after `b`: matrix rows are read one after
+/// the other, and decoding is limited by memory latency rather than arithmetic. A prefetch
+/// never faults, wherever it points.
+#[inline(always)]
+fn prefetch_ahead(b: &[u8], row_len: usize) {
+    // SAFETY: prefetching is a hint without memory effects; any address is allowed.
+    unsafe {
+        _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(2 * row_len) as *const i8);
+    }
+}
+
 /// Q8_0 × Q8_0 (34-byte blocks on both sides).
 ///
 /// # Safety
@@ -61,6 +72,7 @@ unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
 pub(super) unsafe fn dot_q8_0(row: &[u8], xq: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (b, y) in row.chunks_exact(34).zip(xq.chunks_exact(34)) {
+        prefetch_ahead(b, row.len());
         let d = _mm256_set1_ps(f16_product(b, y));
         // SAFETY: both blocks have 34 bytes, so [2, 34) holds 32 quants.
         let q = mul_sum_i8(load32(&b[2..]), load32(&y[2..]));
@@ -103,6 +115,43 @@ pub(crate) unsafe fn dot_q8_0_x4(
     [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
 }
 
+/// Four Q8_0 rows against one Q8_0 activation row whose block scales are given as f32 (`yd`):
+/// each result has the bits of [`dot_q8_0`] (the scale product is the same product of two
+/// exact widenings); the activation blocks are loaded once and the four chains interleave.
+///
+/// # Safety
+///
+/// AVX2/FMA present; the four rows each `34 * yd.len()` bytes, `xq` as long.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_q8_0_rows4(rows: [&[u8]; 4], xq: &[u8], yd: &[f32]) -> [f32; 4] {
+    let nb = yd.len();
+    debug_assert!(xq.len() == nb * 34 && rows.iter().all(|r| r.len() == nb * 34));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let ones = _mm256_set1_epi16(1);
+    let y0 = xq.as_ptr();
+    let p = rows.map(|r| r.as_ptr());
+    for i in 0..nb {
+        // SAFETY: block i of every row and of xq lies inside them (lengths above).
+        unsafe {
+            let yv = _mm256_loadu_si256(y0.add(i * 34 + 2) as *const __m256i);
+            let dy = *yd.get_unchecked(i);
+            for r in 0..4 {
+                let b = p[r].add(i * 34);
+                // The next four rows usually follow these in memory: ask for them early.
+                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(4 * 34 * nb) as *const i8);
+                let h = (b as *const u16).read_unaligned();
+                let dx = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)));
+                let d = _mm256_set1_ps(dx * dy);
+                let x = _mm256_loadu_si256(b.add(2) as *const __m256i);
+                let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(yv, x));
+                let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                acc[r] = _mm256_fmadd_ps(d, q, acc[r]);
+            }
+        }
+    }
+    [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+}
+
 /// Q5_0 × Q8_0 (22-byte weight blocks: `d`, `qh` u32, 16 nibble bytes).
 ///
 /// # Safety
@@ -114,6 +163,7 @@ pub(super) unsafe fn dot_q5_0(row: &[u8], xq: &[u8]) -> f32 {
     let high = _mm256_set1_epi8(0xF0u8 as i8);
     let mut acc = _mm256_setzero_ps();
     for (b, y) in row.chunks_exact(22).zip(xq.chunks_exact(34)) {
+        prefetch_ahead(b, row.len());
         let d = _mm256_set1_ps(f16_product(b, y));
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
         // SAFETY: the block has 22 bytes, so [6, 22) holds the 16 nibble bytes.
@@ -149,6 +199,7 @@ pub(super) unsafe fn dot_q4_k(row: &[u8], xq: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut acc_m = _mm_setzero_ps();
     for (b, y) in row.chunks_exact(144).zip(xq.chunks_exact(292)) {
+        prefetch_ahead(b, row.len());
         let yd = q8k_d(y);
         let d = yd * f16_at(b);
         let dmin = -yd * f16_at(&b[2..]);
@@ -225,6 +276,7 @@ unsafe fn q6_unsigned(ql: __m256i, qh: __m256i) -> __m256i {
 pub(super) unsafe fn dot_q6_k(row: &[u8], xq: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (b, y) in row.chunks_exact(210).zip(xq.chunks_exact(292)) {
+        prefetch_ahead(b, row.len());
         let d = q8k_d(y) * f16_at(&b[208..]);
         let scales = &b[192..208];
         // SAFETY: weight scales [192, 208) and activation sums [260, 292) are in bounds.
