@@ -20,7 +20,7 @@ log() { echo "[build_llama_tools] $*" >&2; }
 if [ ! -x "$ROOT/venv/bin/cmake" ]; then
   log "installing cmake and ninja from PyPI into $ROOT/venv"
   python3 -m venv "$ROOT/venv"
-  "$ROOT/venv/bin/pip" install -q cmake ninja
+  "$ROOT/venv/bin/pip" install -q cmake ninja scikit-build-core
 fi
 SRC=$ROOT/src/llama_cpp_python-$VERSION/vendor/llama.cpp
 if [ ! -d "$SRC" ]; then

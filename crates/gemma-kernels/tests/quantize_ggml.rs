@@ -114,8 +114,10 @@ fn block_bound(dtype: DType, xb: &[f32]) -> f32 {
             DType::Q8_0 => amax / 127.0 * 0.5 + f16_slack,
             DType::Q4_0 => amax / 8.0 + f16_slack,
             DType::Q5_0 => amax / 16.0 + f16_slack,
-            DType::Q4_1 => range / 15.0 * 0.5 + f16_slack,
-            DType::Q5_1 => range / 31.0 * 0.5 + f16_slack,
+            // Both the scale (times up to 15 or 31 steps: range * 2^-11) and the min (|min| *
+            // 2^-11) are rounded to f16: up to 2 * f16_slack.
+            DType::Q4_1 => range / 15.0 * 0.5 + 2.0 * f16_slack,
+            DType::Q5_1 => range / 31.0 * 0.5 + 2.0 * f16_slack,
             // K formats: per-sub-block scales quantized to 4/6/8 bits; bounds relative to the
             // super-block's largest magnitude.
             DType::Q6_K => amax / 32.0 + f16_slack,

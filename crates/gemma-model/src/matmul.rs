@@ -69,12 +69,21 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
             let n = range.len();
             let mut local = vec![0f32; n_tok * n];
             let mut packed = vec![0u8; q8_0_repacked_bytes(dtype, rb)];
-            let mut col = vec![0f32; n_tok];
-            for r in range.clone() {
-                repack_q8_0(dtype, row(r), &mut packed);
-                dot_q8_0_tokens(&packed, &xq, &yd, &mut col);
-                for (t, v) in col.iter().enumerate() {
-                    local[t * n + (r - range.start)] = *v;
+            // A tile of rows, each against every token, then written out token by token
+            // (contiguous runs of ROW_TILE values instead of one store per cache line).
+            let mut cols = vec![0f32; ROW_TILE * n_tok];
+            for r0 in range.clone().step_by(ROW_TILE) {
+                let tile = r0..(r0 + ROW_TILE).min(range.end);
+                for (k, r) in tile.clone().enumerate() {
+                    repack_q8_0(dtype, row(r), &mut packed);
+                    dot_q8_0_tokens(&packed, &xq, &yd, &mut cols[k * n_tok..(k + 1) * n_tok]);
+                }
+                let off = r0 - range.start;
+                for t in 0..n_tok {
+                    let dst = &mut local[t * n + off..t * n + off + tile.len()];
+                    for (k, d) in dst.iter_mut().enumerate() {
+                        *d = cols[k * n_tok + t];
+                    }
                 }
             }
             (range, local)
