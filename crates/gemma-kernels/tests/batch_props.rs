@@ -93,3 +93,31 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(200) })]
+
+    #[test]
+    fn k_quant_rows_against_many_tokens_equal_single_dots(
+        k in 0usize..2,
+        blocks in 1usize..=4,
+        tokens in 1usize..=9,
+        seed in any::<u64>(),
+    ) {
+        let w = [DType::Q4_K, DType::Q6_K][k];
+        let mut rng = TestRng::new(seed);
+        let n = 256 * blocks;
+        let row = random_row(w, n, &mut rng);
+        let qb = act_bytes(w, n);
+        let mut xq = vec![0u8; tokens * qb];
+        for t in 0..tokens {
+            quantize_act(w, &random_activations(n, &mut rng), &mut xq[t * qb..(t + 1) * qb]);
+        }
+        let mut out = vec![0f32; tokens];
+        gemma_kernels::dot_tokens(w, &row, &xq, &mut out);
+        for (t, o) in out.iter().enumerate() {
+            let want = dot_row_act(w, &row, &xq[t * qb..(t + 1) * qb]);
+            prop_assert_eq!(o.to_bits(), want.to_bits(), "{} token {}", w, t);
+        }
+    }
+}

@@ -4,7 +4,8 @@ use std::ops::Range;
 
 use gemma_kernels::{
     act_bytes, dequantize_row, dot_f32, dot_q8_0_rows4, dot_q8_0_tokens, dot_row, dot_row_act,
-    q8_0_repacked_bytes, q8_0_scales, quantize_act, repack_q8_0, repacks_to_q8_0, DType,
+    dot_tokens, has_token_kernel, q8_0_repacked_bytes, q8_0_scales, quantize_act, repack_q8_0,
+    repacks_to_q8_0, DType,
 };
 
 use crate::parallel::{for_units, map_ranges};
@@ -62,21 +63,34 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
     if n_tok == 1 {
         return per_row(out, threads, |r| dot_row_act(dtype, row(r), &xq));
     }
-    if repacks_to_q8_0(dtype) {
-        // Each row unpacked once (as Q8_0, the same dots), then against every token.
-        let yd = q8_0_scales(&xq);
+    if repacks_to_q8_0(dtype) || has_token_kernel(dtype) {
+        // Each row unpacked once (Q5_0 as Q8_0: the same dots), then against every token.
+        let repack = repacks_to_q8_0(dtype);
+        let yd = if repack { q8_0_scales(&xq) } else { Vec::new() };
         let parts = map_ranges(w.rows, threads, |range| {
             let n = range.len();
             let mut local = vec![0f32; n_tok * n];
-            let mut packed = vec![0u8; q8_0_repacked_bytes(dtype, rb)];
+            let mut packed = vec![
+                0u8;
+                if repack {
+                    q8_0_repacked_bytes(dtype, rb)
+                } else {
+                    0
+                }
+            ];
             // A tile of rows, each against every token, then written out token by token
             // (contiguous runs of ROW_TILE values instead of one store per cache line).
             let mut cols = vec![0f32; ROW_TILE * n_tok];
             for r0 in range.clone().step_by(ROW_TILE) {
                 let tile = r0..(r0 + ROW_TILE).min(range.end);
                 for (k, r) in tile.clone().enumerate() {
-                    repack_q8_0(dtype, row(r), &mut packed);
-                    dot_q8_0_tokens(&packed, &xq, &yd, &mut cols[k * n_tok..(k + 1) * n_tok]);
+                    let col = &mut cols[k * n_tok..(k + 1) * n_tok];
+                    if repack {
+                        repack_q8_0(dtype, row(r), &mut packed);
+                        dot_q8_0_tokens(&packed, &xq, &yd, col);
+                    } else {
+                        dot_tokens(dtype, row(r), &xq, col);
+                    }
                 }
                 let off = r0 - range.start;
                 for t in 0..n_tok {

@@ -147,3 +147,46 @@ pub fn dot_q8_0_rows4(rows: [&[u8]; 4], xq: &[u8], yd: &[f32]) -> [f32; 4] {
     }
     rows.map(|r| lanes::dot_q8_0(r, xq))
 }
+
+/// Whether [`dot_tokens`] has a kernel taking four tokens at once for rows of `w` (other types
+/// fall back to one dot per token).
+pub fn has_token_kernel(w: DType) -> bool {
+    matches!(w, DType::Q4_K | DType::Q6_K)
+}
+
+/// `out[t] = dot_row_act(w, row, xq[t])` for `out.len()` activation rows laid out back to back,
+/// four tokens per call for Q4_K and Q6_K rows (their unpacking shared): the same bits as one
+/// [`dot_row_act`] per token.
+///
+/// # Panics
+///
+/// As [`dot_row_act`], or if `xq` is not `out.len()` activation rows.
+pub fn dot_tokens(w: DType, row: &[u8], xq: &[u8], out: &mut [f32]) {
+    let n = out.len();
+    let cols = row.len() / w.block_bytes() * w.block_len();
+    let qb = act_bytes(w, cols);
+    assert_eq!(xq.len(), n * qb, "dot_tokens: activation bytes");
+    let x = |t: usize| &xq[t * qb..(t + 1) * qb];
+    let mut t = 0;
+    #[cfg(target_arch = "x86_64")]
+    if has_token_kernel(w) && active_level() == KernelLevel::Avx2Fma {
+        check_dot(w, row.len(), qb);
+        while t + 4 <= n {
+            let xs = [x(t), x(t + 1), x(t + 2), x(t + 3)];
+            // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; the
+            // lengths were checked above.
+            #[allow(unsafe_code)]
+            let v = unsafe {
+                match w {
+                    DType::Q4_K => crate::x86::act_dot::dot_q4_k_x4(row, xs),
+                    _ => crate::x86::act_dot::dot_q6_k_x4(row, xs),
+                }
+            };
+            out[t..t + 4].copy_from_slice(&v);
+            t += 4;
+        }
+    }
+    for (t, o) in out.iter_mut().enumerate().skip(t) {
+        *o = dot_row_act(w, row, x(t));
+    }
+}

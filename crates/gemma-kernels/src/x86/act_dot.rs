@@ -314,3 +314,138 @@ pub(super) unsafe fn dot_q6_k(row: &[u8], xq: &[u8]) -> f32 {
     }
     hsum(acc)
 }
+
+/// One Q4_K row against four Q8_K activation rows: each result has the bits of
+/// [`dot_q4_k`] (same integer sums, same FMAs in the same order per token); the row's nibbles
+/// and scales are unpacked once per block for all four.
+///
+/// # Safety
+///
+/// AVX2/FMA present; the four activation rows match `row` (292 bytes per 144-byte block).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_q4_k_x4(row: &[u8], xq: [&[u8]; 4]) -> [f32; 4] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut acc_m = [_mm_setzero_ps(); 4];
+    for (i, b) in row.chunks_exact(144).enumerate() {
+        let (dx, dmx) = (f16_at(b), f16_at(&b[2..]));
+        let (sc, mn) = k4_scales_mins(&b[4..16]);
+        let mins = _mm_setr_epi16(
+            mn[0] as i16,
+            mn[1] as i16,
+            mn[2] as i16,
+            mn[3] as i16,
+            mn[4] as i16,
+            mn[5] as i16,
+            mn[6] as i16,
+            mn[7] as i16,
+        );
+        let ys: [&[u8]; 4] = [
+            &xq[0][i * 292..(i + 1) * 292],
+            &xq[1][i * 292..(i + 1) * 292],
+            &xq[2][i * 292..(i + 1) * 292],
+            &xq[3][i * 292..(i + 1) * 292],
+        ];
+        for t in 0..4 {
+            let y = ys[t];
+            let yd = q8k_d(y);
+            let dmin = -yd * dmx;
+            // SAFETY: the activation block has 292 bytes; its sums are [260, 292).
+            let bsums = load32(&y[260..]);
+            let q8s = _mm_hadd_epi16(
+                _mm256_castsi256_si128(bsums),
+                _mm256_extracti128_si256::<1>(bsums),
+            );
+            let prod = _mm_madd_epi16(mins, q8s);
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[t]);
+        }
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for j in 0..4 {
+            // SAFETY: weight quants [16 + 32j, 48 + 32j) are in bounds for j < 4.
+            let q4 = load32(&b[16 + 32 * j..]);
+            let q4l = _mm256_and_si256(q4, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+            let sl = _mm256_set1_epi16(sc[2 * j] as i16);
+            let sh = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+            for t in 0..4 {
+                // SAFETY: activation quants [4 + 64j, 68 + 64j) are in bounds for j < 4.
+                let q8l = load32(&ys[t][4 + 64 * j..]);
+                let q8h = load32(&ys[t][36 + 64 * j..]);
+                let pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(q4l, q8l));
+                let ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(q4h, q8h));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+            }
+        }
+        for t in 0..4 {
+            let d = q8k_d(ys[t]) * dx;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    let mut out = [0f32; 4];
+    for t in 0..4 {
+        let mut m = acc_m[t];
+        m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[t] = hsum(acc[t]) + _mm_cvtss_f32(m);
+    }
+    out
+}
+
+/// One Q6_K row against four Q8_K activation rows: each result has the bits of
+/// [`dot_q6_k`]; the row's 6-bit values and scales are unpacked once per block for all four.
+///
+/// # Safety
+///
+/// AVX2/FMA present; the four activation rows match `row` (292 bytes per 210-byte block).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_q6_k_x4(row: &[u8], xq: [&[u8]; 4]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, b) in row.chunks_exact(210).enumerate() {
+        let dx = f16_at(&b[208..]);
+        let scales = &b[192..208];
+        // SAFETY: weight scales [192, 208) are in bounds.
+        let scales16 = _mm256_cvtepi8_epi16(load16(scales));
+        let ys: [&[u8]; 4] = [
+            &xq[0][i * 292..(i + 1) * 292],
+            &xq[1][i * 292..(i + 1) * 292],
+            &xq[2][i * 292..(i + 1) * 292],
+            &xq[3][i * 292..(i + 1) * 292],
+        ];
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for h in 0..2 {
+            // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
+            let (ql0, ql1, qh) = (
+                load32(&b[64 * h..]),
+                load32(&b[64 * h + 32..]),
+                load32(&b[128 + 32 * h..]),
+            );
+            let q = [
+                q6_unsigned(ql0, qh),
+                q6_unsigned(ql1, _mm256_srli_epi16::<2>(qh)),
+                q6_unsigned(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
+                q6_unsigned(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
+            ];
+            for (s, qv) in q.into_iter().enumerate() {
+                let g = 8 * h + 2 * s;
+                let sv = _mm256_set_m128i(
+                    _mm_set1_epi16(scales[g + 1] as i8 as i16),
+                    _mm_set1_epi16(scales[g] as i8 as i16),
+                );
+                for t in 0..4 {
+                    // SAFETY: activation quants [4 + 128h + 32s, +32) are within 292 bytes.
+                    let q8 = load32(&ys[t][4 + 128 * h + 32 * s..]);
+                    let p = _mm256_madd_epi16(sv, _mm256_maddubs_epi16(qv, q8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], p);
+                }
+            }
+        }
+        for t in 0..4 {
+            // SAFETY: activation sums [260, 292) are in bounds.
+            let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(load32(&ys[t][260..]), scales16));
+            let s = _mm256_sub_epi32(sumi[t], offset);
+            let d = q8k_d(ys[t]) * dx;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    acc.map(|a| hsum(a))
+}
