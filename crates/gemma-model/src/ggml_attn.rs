@@ -9,9 +9,7 @@
 //! a logit, so the orders are reproduced exactly (kernels in `gemma_kernels::ggml`). Cell `j`
 //! holds position `j` (one sequence from position 0); masked cells add exact zeros and are skipped.
 
-use gemma_kernels::ggml::{
-    dot_f16_ggml, fma_axpy, reduce16, reduce_accs, v_expf, ACCS, LANES, STEP,
-};
+use gemma_kernels::ggml::{dot_f16_ggml, fma_axpy, reduce16, v_expf, ACCS, LANES, STEP};
 
 use crate::precision::round_f16;
 
@@ -75,20 +73,74 @@ pub fn attend(
         );
     }
     // Lanes that received no cell hold zeros, as masked cells give in ggml.
+    reduce_rows(&mut s.acc, hd, out);
+}
+
+/// [`reduce_accs`] of every output element at once: `acc` holds one row of `hd` values per lane
+/// (`STEP` rows), and each element goes through exactly the additions `reduce_accs` makes, in
+/// the same order, so the bits are the same; whole rows at a time let the compiler vectorise.
+fn reduce_rows(acc: &mut [f32], hd: usize, out: &mut [f32]) {
+    let row = |i: usize| i * hd..(i + 1) * hd;
+    let add_into = |acc: &mut [f32], dst: usize, src: usize| {
+        let (lo, hi) = acc.split_at_mut(src.max(dst) * hd);
+        let (d, s) = if dst < src {
+            (&mut lo[row(dst)], &hi[..hd])
+        } else {
+            (&mut hi[..hd], &lo[row(src)])
+        };
+        d.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+    };
+    // a0 += a2; a1 += a3; a0 += a1 (lane by lane).
+    for l in 0..LANES {
+        add_into(acc, l, 2 * LANES + l);
+        add_into(acc, LANES + l, 3 * LANES + l);
+        add_into(acc, l, LANES + l);
+    }
+    // reduce16 over rows 0..16: t8[i] = x[8+i] + x[i]; t4[i] = t8[4+i] + t8[i];
+    // (t4[0] + t4[2]) + (t4[1] + t4[3]).
+    for i in 0..8 {
+        add_into(acc, 8 + i, i);
+    }
+    for i in 0..4 {
+        add_into(acc, 12 + i, 8 + i);
+    }
     for (d, o) in out.iter_mut().enumerate() {
-        let mut acc = [[0f32; LANES]; ACCS];
-        for (a, lanes) in acc.iter_mut().enumerate() {
-            for (l, lane) in lanes.iter_mut().enumerate() {
-                *lane = s.acc[(a * LANES + l) * hd + d];
-            }
-        }
-        *o = reduce_accs(&mut acc) as f32;
+        let t = |i: usize| acc[(12 + i) * hd + d];
+        *o = ((t(0) + t(2)) + (t(1) + t(3))) as f64 as f32;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gemma_kernels::ggml::reduce_accs;
+
+    #[test]
+    fn row_reduction_has_the_bits_of_reduce_accs() {
+        let hd = 24;
+        let mut state = 0x1234_5678u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 10f32.powi((state % 7) as i32 - 3)
+        };
+        let acc: Vec<f32> = (0..STEP * hd).map(|_| next()).collect();
+        let mut want = vec![0f32; hd];
+        for (d, o) in want.iter_mut().enumerate() {
+            let mut a = [[0f32; LANES]; ACCS];
+            for (k, lanes) in a.iter_mut().enumerate() {
+                for (l, lane) in lanes.iter_mut().enumerate() {
+                    *lane = acc[(k * LANES + l) * hd + d];
+                }
+            }
+            *o = reduce_accs(&mut a) as f32;
+        }
+        let mut got = vec![0f32; hd];
+        reduce_rows(&mut acc.clone(), hd, &mut got);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+    }
 
     #[test]
     fn equal_keys_average_the_values() {
