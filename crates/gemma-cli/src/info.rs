@@ -20,6 +20,12 @@ pub struct InfoArgs {
     /// Print the resolved configuration as JSON only.
     #[arg(long)]
     pub json: bool,
+    /// Estimate memory for this context size (default: the model's default context).
+    #[arg(long, short = 'c')]
+    pub ctx: Option<usize>,
+    /// Prompt batch size for the memory estimate (default: the whole context at once).
+    #[arg(long)]
+    pub batch: Option<usize>,
 }
 
 /// Run `gemma info`.
@@ -111,11 +117,21 @@ pub fn info(a: InfoArgs) -> Result<()> {
         m.tokenizer.eos(),
         m.tokenizer.eog_ids()
     )?;
-    let ctx = cfg.default_ctx();
+    let ctx = a.ctx.unwrap_or_else(|| cfg.default_ctx());
+    let batch = a.batch.unwrap_or(ctx).min(ctx);
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let weights = m.model.storage().file_size();
+    let kv = cfg.kv_bytes(ctx, batch);
+    let fwd = cfg.forward_bytes(batch, 1);
     writeln!(
         o,
-        "default context: {ctx} tokens, KV cache {:.1} MiB at full context",
-        cfg.kv_bytes(ctx) as f64 / (1 << 20) as f64
+        "memory at {ctx} tokens of context (prompt batches of {batch}):\n  weights (mapped) {:9.1} MiB\n  KV cache         {:9.1} MiB ({} of {} layers slide: they keep their window)\n  forward buffers  {:9.1} MiB\n  total            {:9.1} MiB",
+        mib(weights),
+        mib(kv),
+        cfg.layers.iter().filter(|l| l.sliding_window.is_some()).count(),
+        cfg.num_hidden_layers,
+        mib(fwd),
+        mib(weights + kv + fwd)
     )?;
     crate::print_out(&o)
 }

@@ -328,9 +328,37 @@ impl ModelConfig {
         self.max_position_embeddings.min(DEFAULT_CTX_CAP)
     }
 
-    /// Bytes of KV cache needed for `ctx` positions (f32 keys and values, every layer).
-    pub fn kv_bytes(&self, ctx: usize) -> u64 {
-        2 * self.num_hidden_layers as u64 * ctx as u64 * self.kv_dim() as u64 * 4
+    /// Most bytes of KV cache a sequence of `ctx` positions holds, evaluated in batches of at
+    /// most `batch` tokens (f32 keys and values): global layers keep every position; a
+    /// sliding-window layer keeps its window, the batch being processed, and fewer than
+    /// [`crate::kv::DROP_STEP`] positions waiting to be dropped.
+    pub fn kv_bytes(&self, ctx: usize, batch: usize) -> u64 {
+        let per_position = 2 * self.kv_dim() as u64 * 4;
+        self.layers
+            .iter()
+            .map(|l| {
+                let held = match l.sliding_window {
+                    Some(w) => ctx.min(w + crate::kv::DROP_STEP - 1 + batch.max(1)),
+                    None => ctx,
+                };
+                held as u64 * per_position
+            })
+            .sum()
+    }
+
+    /// Bytes of the forward pass's working buffers for a batch of `batch` tokens, logits of
+    /// `logit_rows` positions included (the activations, their 8-bit copies, attention scores
+    /// and per-thread row tiles are small next to these and not counted).
+    pub fn forward_bytes(&self, batch: usize, logit_rows: usize) -> u64 {
+        let n = batch as u64;
+        let (d, q, kv, ff) = (
+            self.hidden_size as u64,
+            self.q_dim() as u64,
+            self.kv_dim() as u64,
+            self.intermediate_size as u64,
+        );
+        // x, h, o (d each), q and attn (q_dim each), k and v, gate and up; then the logits.
+        4 * (n * (3 * d + 2 * q + 2 * kv + 2 * ff) + logit_rows as u64 * self.vocab_size as u64)
     }
 }
 

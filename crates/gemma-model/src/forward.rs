@@ -158,6 +158,7 @@ impl Model {
             let spec = AttnSpec {
                 keys: &cache.k[l],
                 vals: &cache.v[l],
+                base: cache.base[l],
                 head_dim: hd,
                 kv_dim: kvd,
                 group: cfg.num_attention_heads / cfg.num_key_value_heads,
@@ -269,8 +270,10 @@ impl Model {
 
 /// What one layer's attention needs, shared by every query head.
 struct AttnSpec<'a> {
+    /// Keys and values of positions `base..`.
     keys: &'a [f32],
     vals: &'a [f32],
+    base: usize,
     head_dim: usize,
     kv_dim: usize,
     group: usize,
@@ -295,6 +298,7 @@ impl AttnSpec<'_> {
                 self.vals,
                 self.kv_dim,
                 off,
+                self.base,
                 start,
                 pos,
                 &mut scratch.ggml,
@@ -303,8 +307,9 @@ impl AttnSpec<'_> {
         }
         let scores = &mut scratch.scores;
         scores.clear();
+        debug_assert!(start >= self.base, "a position the cache dropped is needed");
         for j in start..=pos {
-            let kj = &self.keys[j * self.kv_dim + off..][..hd];
+            let kj = &self.keys[(j - self.base) * self.kv_dim + off..][..hd];
             scores.push(dot_f32(q, kj) * self.scale);
         }
         if let Some(cap) = self.softcap {
@@ -316,7 +321,11 @@ impl AttnSpec<'_> {
         }
         out.fill(0.0);
         for (j, &p) in (start..=pos).zip(scores.iter()) {
-            axpy_f32(p, &self.vals[j * self.kv_dim + off..][..hd], out);
+            axpy_f32(
+                p,
+                &self.vals[(j - self.base) * self.kv_dim + off..][..hd],
+                out,
+            );
         }
     }
 }

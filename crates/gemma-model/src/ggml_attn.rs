@@ -28,7 +28,8 @@ fn lane_of(j: usize) -> usize {
 /// One query head at position `pos` over cells `start..=pos`: llama.cpp's `softmax(K·q)·V`.
 ///
 /// `q` is pre-scaled and rounded to f16; `keys`/`vals` rows (`kv_dim` wide, this head's slice at
-/// `off`) hold f16-rounded values. Writes `q.len()` outputs.
+/// `off`) hold the f16-rounded values of positions `base..` (lanes follow absolute positions,
+/// as ggml's cells do). Writes `q.len()` outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     q: &[f32],
@@ -36,6 +37,7 @@ pub fn attend(
     vals: &[f32],
     kv_dim: usize,
     off: usize,
+    base: usize,
     start: usize,
     pos: usize,
     s: &mut Scratch,
@@ -44,7 +46,7 @@ pub fn attend(
     let hd = q.len();
     s.scores.clear();
     s.scores
-        .extend((start..=pos).map(|j| dot_f16_ggml(&keys[j * kv_dim + off..][..hd], q)));
+        .extend((start..=pos).map(|j| dot_f16_ggml(&keys[(j - base) * kv_dim + off..][..hd], q)));
     let max = s.scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     s.scores.iter_mut().for_each(|v| *v -= max);
     v_expf(&mut s.scores);
@@ -68,7 +70,7 @@ pub fn attend(
         let a = lane_of(j);
         fma_axpy(
             s.scores[k],
-            &vals[j * kv_dim + off..][..hd],
+            &vals[(j - base) * kv_dim + off..][..hd],
             &mut s.acc[a * hd..(a + 1) * hd],
         );
     }
@@ -155,6 +157,7 @@ mod tests {
             64,
             0,
             0,
+            0,
             1,
             &mut Scratch::default(),
             &mut out,
@@ -176,6 +179,7 @@ mod tests {
             &keys,
             &vals,
             64,
+            0,
             0,
             1,
             2,
