@@ -271,3 +271,26 @@ fn info_shows_the_query_scalar_and_the_flag_overrides_it() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("query_pre_attn_scalar"));
 }
+
+#[test]
+fn bench_reports_llama_bench_style_json() {
+    let m = model();
+    let (o, _) = ok(
+        &[
+            "bench", "--model", &m, "-p", "8", "-n", "4", "-t", "1", "-r", "2", "--json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, test) in rows.iter().zip(["pp8", "tg4"]) {
+        assert_eq!(r["test"], test);
+        assert_eq!(r["n_threads"], 1);
+        assert_eq!(r["samples_ts"].as_array().unwrap().len(), 2);
+        assert!(r["avg_ts"].as_f64().unwrap() > 0.0);
+        assert!(r["stddev_ts"].as_f64().unwrap() >= 0.0);
+    }
+    let bad = gemma(&["bench", "--model", &m, "-r", "0"], None);
+    assert!(!bad.status.success());
+}
