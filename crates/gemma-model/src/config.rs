@@ -7,6 +7,7 @@ use gemma_formats::names::{arch, arch_key, general, tensor};
 use gemma_formats::GgufFile;
 use serde::Serialize;
 
+use crate::forward::UBATCH;
 use crate::ModelError;
 
 /// Local (sliding-window) RoPE base used when the file does not say (Gemma 3's `rope_local_base_freq`).
@@ -329,7 +330,7 @@ impl ModelConfig {
     }
 
     /// Most bytes of KV cache a sequence of `ctx` positions holds, evaluated in batches of at
-    /// most `batch` tokens (f32 keys and values): global layers keep every position; a
+    /// most `batch` tokens (the forward pass splits batches into micro-batches of [`UBATCH`]) (f32 keys and values): global layers keep every position; a
     /// sliding-window layer keeps its window, the batch being processed, and fewer than
     /// [`crate::kv::DROP_STEP`] positions waiting to be dropped.
     pub fn kv_bytes(&self, ctx: usize, batch: usize) -> u64 {
@@ -338,7 +339,7 @@ impl ModelConfig {
             .iter()
             .map(|l| {
                 let held = match l.sliding_window {
-                    Some(w) => ctx.min(w + crate::kv::DROP_STEP - 1 + batch.max(1)),
+                    Some(w) => ctx.min(w + crate::kv::DROP_STEP - 1 + batch.clamp(1, UBATCH)),
                     None => ctx,
                 };
                 held as u64 * per_position
@@ -350,7 +351,7 @@ impl ModelConfig {
     /// `logit_rows` positions included (the activations, their 8-bit copies, attention scores
     /// and per-thread row tiles are small next to these and not counted).
     pub fn forward_bytes(&self, batch: usize, logit_rows: usize) -> u64 {
-        let n = batch as u64;
+        let n = batch.clamp(1, UBATCH) as u64;
         let (d, q, kv, ff) = (
             self.hidden_size as u64,
             self.q_dim() as u64,

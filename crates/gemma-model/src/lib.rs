@@ -26,7 +26,7 @@ pub mod weights;
 
 pub use config::{LayerConfig, ModelConfig};
 pub use error::ModelError;
-pub use forward::Logits;
+pub use forward::{Logits, UBATCH};
 pub use kv::KvCache;
 pub use precision::Precision;
 pub use source::{GgufSource, HfSource, TensorSource};
