@@ -23,7 +23,8 @@ pub struct InfoArgs {
     /// Estimate memory for this context size (default: the model's default context).
     #[arg(long, short = 'c')]
     pub ctx: Option<usize>,
-    /// Prompt batch size for the memory estimate (default: the whole context at once).
+    /// Prompt batch size for the memory estimate (default and most: the forward pass's
+    /// micro-batch).
     #[arg(long)]
     pub batch: Option<usize>,
 }
@@ -118,14 +119,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
         m.tokenizer.eog_ids()
     )?;
     let ctx = a.ctx.unwrap_or_else(|| cfg.default_ctx());
-    let batch = a.batch.unwrap_or(ctx).min(ctx);
+    let batch = a.batch.unwrap_or(ctx).clamp(1, ctx.max(1)).min(gemma_engine::UBATCH);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let weights = m.model.storage().file_size();
     let kv = cfg.kv_bytes(ctx, batch);
     let fwd = cfg.forward_bytes(batch, 1);
     writeln!(
         o,
-        "memory at {ctx} tokens of context (prompt batches of {batch}):\n  weights (mapped) {:9.1} MiB\n  KV cache         {:9.1} MiB ({} of {} layers slide: they keep their window)\n  forward buffers  {:9.1} MiB\n  total            {:9.1} MiB",
+        "memory at {ctx} tokens of context (prompt micro-batches of {batch}):\n  weights (mapped) {:9.1} MiB\n  KV cache         {:9.1} MiB ({} of {} layers slide: they keep their window)\n  forward buffers  {:9.1} MiB\n  total            {:9.1} MiB",
         mib(weights),
         mib(kv),
         cfg.layers.iter().filter(|l| l.sliding_window.is_some()).count(),

@@ -30,7 +30,7 @@ mod session;
 
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};
-pub use gemma_model::{Logits, ModelConfig, Precision, Storage};
+pub use gemma_model::{Logits, ModelConfig, Precision, Storage, UBATCH};
 pub use gemma_sample::SamplerConfig;
 pub use gemma_tokenizer::TextStream;
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};
