@@ -53,7 +53,10 @@ pub fn info(a: InfoArgs) -> Result<()> {
             )?;
             writeln!(o, "\nmetadata:")?;
             for (k, v) in file.metadata() {
-                writeln!(o, "  {k} = {v}")?;
+                match file.released_len(k) {
+                    Some(n) => writeln!(o, "  {k} = [{n} items, held by the tokenizer]")?,
+                    None => writeln!(o, "  {k} = {v}")?,
+                }
             }
             file.tensors()
                 .iter()

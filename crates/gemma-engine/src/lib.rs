@@ -93,7 +93,7 @@ impl LoadedModel {
             let origin = "config.json (head_dim when it has no query_pre_attn_scalar)".into();
             (model, tok, template, Precision::F32, origin)
         } else {
-            let file = GgufFile::open(path).map_err(|source| EngineError::Format {
+            let mut file = GgufFile::open(path).map_err(|source| EngineError::Format {
                 path: path.into(),
                 source,
             })?;
@@ -116,6 +116,13 @@ impl LoadedModel {
                         .collect(),
                 },
             };
+            // The tokenizer holds its own copy of the vocabulary: free the parsed one.
+            file.release_arrays(&[
+                tok_keys::TOKENS,
+                tok_keys::SCORES,
+                tok_keys::TOKEN_TYPE,
+                tok_keys::MERGES,
+            ]);
             let template = file
                 .get_str(tok_keys::CHAT_TEMPLATE)
                 .ok()

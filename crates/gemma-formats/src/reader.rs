@@ -24,6 +24,8 @@ pub struct GgufFile {
     key_index: HashMap<String, usize>,
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
+    /// Keys whose array values were released, with their element counts.
+    released: HashMap<String, usize>,
 }
 
 impl GgufFile {
@@ -61,7 +63,31 @@ impl GgufFile {
             key_index,
             tensors,
             tensor_index,
+            released: HashMap::new(),
         })
+    }
+
+    /// Frees the parsed values of the array entries under `keys` (e.g. the tokenizer's
+    /// vocabulary, once a tokenizer has been built from it): their values become empty arrays
+    /// and [`GgufFile::released_len`] tells how many items they had. Returns the number of
+    /// items released. The file's bytes are untouched.
+    pub fn release_arrays(&mut self, keys: &[&str]) -> usize {
+        let mut n = 0;
+        for key in keys {
+            if let Some(&i) = self.key_index.get(*key) {
+                if let Value::Array(items) = &mut self.metadata[i].1 {
+                    n += items.len();
+                    self.released.insert(key.to_string(), items.len());
+                    *items = Vec::new();
+                }
+            }
+        }
+        n
+    }
+
+    /// The item count of an array released by [`GgufFile::release_arrays`].
+    pub fn released_len(&self, key: &str) -> Option<usize> {
+        self.released.get(key).copied()
     }
 
     /// The file's path, `None` when made with [`GgufFile::from_bytes`].

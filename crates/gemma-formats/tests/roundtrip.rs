@@ -266,3 +266,23 @@ fn writer_rejects_what_readers_would() {
         .add_f32_tensor("t", &[1], &[1.0]);
     assert!(matches!(bad(&w), WriteError::DuplicateTensor(_)));
 }
+
+#[test]
+fn released_arrays_keep_their_length_and_free_their_items() {
+    let mut w = gemma_formats::writer::GgufWriter::new();
+    w.add("general.architecture", "gemma3")
+        .add("tokenizer.ggml.tokens", vec!["a", "b", "c"])
+        .add("tokenizer.ggml.model", "llama");
+    let mut f = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        f.release_arrays(&["tokenizer.ggml.tokens", "missing", "tokenizer.ggml.model"]),
+        3
+    );
+    assert_eq!(f.released_len("tokenizer.ggml.tokens"), Some(3));
+    assert_eq!(f.released_len("tokenizer.ggml.model"), None);
+    assert_eq!(f.get_str("tokenizer.ggml.model").unwrap(), Some("llama"));
+    match f.get("tokenizer.ggml.tokens") {
+        Some(gemma_formats::Value::Array(items)) => assert!(items.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
