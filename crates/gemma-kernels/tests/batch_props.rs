@@ -32,6 +32,10 @@ proptest! {
         let n = 32 * blocks;
         let row = random_row(DType::Q5_0, n, &mut rng);
         let q8 = repacked(DType::Q5_0, &row);
+        // The active level's repack has the bytes of the portable one.
+        let mut twin = vec![0u8; q8.len()];
+        gemma_kernels::repack_q8_0_scalar(DType::Q5_0, &row, &mut twin);
+        prop_assert_eq!(&q8, &twin);
         // The same weights...
         let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
         dequantize_row(DType::Q5_0, &row, &mut a);

@@ -37,18 +37,17 @@ pub fn repack_q8_0(w: DType, row: &[u8], out: &mut [u8]) {
     match w {
         DType::Q8_0 => out.copy_from_slice(row),
         DType::Q5_0 => {
-            for (b, o) in row.chunks_exact(22).zip(out.chunks_exact_mut(Q8_0_BLOCK)) {
-                o[..2].copy_from_slice(&b[..2]);
-                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-                for j in 0..16 {
-                    let lo = b[6 + j] & 0x0F;
-                    let hi = b[6 + j] >> 4;
-                    let h0 = ((qh >> j) & 1) as u8;
-                    let h1 = ((qh >> (j + 16)) & 1) as u8;
-                    o[2 + j] = ((lo | (h0 << 4)) as i8 - 16) as u8;
-                    o[2 + 16 + j] = ((hi | (h1 << 4)) as i8 - 16) as u8;
-                }
+            #[cfg(target_arch = "x86_64")]
+            if active_level() == KernelLevel::Avx2Fma {
+                // SAFETY: the Avx2Fma level is only selected after detecting AVX2; the output
+                // size was checked above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    crate::x86::act_dot::repack_q5_0(row, out)
+                };
+                return;
             }
+            repack_q5_0_scalar(row, out);
         }
         other => panic!("repack_q8_0: {other} rows do not repack to Q8_0"),
     }
@@ -60,6 +59,39 @@ pub fn q8_0_scales(blocks: &[u8]) -> Vec<f32> {
         .chunks_exact(Q8_0_BLOCK)
         .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
         .collect()
+}
+
+/// Portable twin of [`repack_q8_0`].
+///
+/// # Panics
+///
+/// As [`repack_q8_0`].
+pub fn repack_q8_0_scalar(w: DType, row: &[u8], out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        q8_0_repacked_bytes(w, row.len()),
+        "repack_q8_0: output size"
+    );
+    match w {
+        DType::Q8_0 => out.copy_from_slice(row),
+        DType::Q5_0 => repack_q5_0_scalar(row, out),
+        other => panic!("repack_q8_0: {other} rows do not repack to Q8_0"),
+    }
+}
+
+fn repack_q5_0_scalar(row: &[u8], out: &mut [u8]) {
+    for (b, o) in row.chunks_exact(22).zip(out.chunks_exact_mut(Q8_0_BLOCK)) {
+        o[..2].copy_from_slice(&b[..2]);
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        for j in 0..16 {
+            let lo = b[6 + j] & 0x0F;
+            let hi = b[6 + j] >> 4;
+            let h0 = ((qh >> j) & 1) as u8;
+            let h1 = ((qh >> (j + 16)) & 1) as u8;
+            o[2 + j] = ((lo | (h0 << 4)) as i8 - 16) as u8;
+            o[2 + 16 + j] = ((hi | (h1 << 4)) as i8 - 16) as u8;
+        }
+    }
 }
 
 /// `[dot(row, xq[0]), ..., dot(row, xq[3])]` for a Q8_0 row and four Q8_0 activation rows:

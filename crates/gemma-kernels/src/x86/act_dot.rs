@@ -182,6 +182,32 @@ pub(super) unsafe fn dot_q5_0(row: &[u8], xq: &[u8]) -> f32 {
     hsum(acc)
 }
 
+/// A Q5_0 row rewritten as Q8_0 blocks (`q - 16` as signed bytes, the same f16 scale): the
+/// bytes [`dot_q5_0`] multiplies, stored.
+///
+/// # Safety
+///
+/// AVX2 present; `out` holds 34 bytes per 22-byte block of `row`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn repack_q5_0(row: &[u8], out: &mut [u8]) {
+    let m4 = _mm_set1_epi8(0x0F);
+    let high = _mm256_set1_epi8(0xF0u8 as i8);
+    for (b, o) in row.chunks_exact(22).zip(out.chunks_exact_mut(34)) {
+        o[..2].copy_from_slice(&b[..2]);
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        // SAFETY: the block has 22 bytes, so [6, 22) holds the 16 nibble bytes.
+        let qs = load16(&b[6..]);
+        let lo = _mm_and_si128(qs, m4);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), m4);
+        let qx = _mm256_or_si256(
+            _mm256_set_m128i(hi, lo),
+            _mm256_andnot_si256(bits_to_bytes(qh), high),
+        );
+        // SAFETY: the output block has 34 bytes, so [2, 34) takes 32.
+        _mm256_storeu_si256(o[2..].as_mut_ptr() as *mut __m256i, qx);
+    }
+}
+
 /// Q8_K `d`.
 #[inline(always)]
 fn q8k_d(y: &[u8]) -> f32 {
