@@ -29,28 +29,22 @@ pub fn q8_0_repacked_bytes(w: DType, row_bytes: usize) -> usize {
 ///
 /// If `w` is not Q5_0 or Q8_0, or the lengths do not match.
 pub fn repack_q8_0(w: DType, row: &[u8], out: &mut [u8]) {
-    assert_eq!(
-        out.len(),
-        q8_0_repacked_bytes(w, row.len()),
-        "repack_q8_0: output size"
-    );
-    match w {
-        DType::Q8_0 => out.copy_from_slice(row),
-        DType::Q5_0 => {
-            #[cfg(target_arch = "x86_64")]
-            if active_level() == KernelLevel::Avx2Fma {
-                // SAFETY: the Avx2Fma level is only selected after detecting AVX2; the output
-                // size was checked above.
-                #[allow(unsafe_code)]
-                unsafe {
-                    crate::x86::act_dot::repack_q5_0(row, out)
-                };
-                return;
-            }
-            repack_q5_0_scalar(row, out);
-        }
-        other => panic!("repack_q8_0: {other} rows do not repack to Q8_0"),
+    #[cfg(target_arch = "x86_64")]
+    if w == DType::Q5_0 && active_level() == KernelLevel::Avx2Fma {
+        assert_eq!(
+            out.len(),
+            q8_0_repacked_bytes(w, row.len()),
+            "repack_q8_0: output size"
+        );
+        // SAFETY: the Avx2Fma level is only selected after detecting AVX2; the output size
+        // was checked above.
+        #[allow(unsafe_code)]
+        unsafe {
+            crate::x86::act_dot::repack_q5_0(row, out)
+        };
+        return;
     }
+    repack_q8_0_scalar(w, row, out);
 }
 
 /// The f32 values of the f16 scales of Q8_0 blocks (weights or activations), one per block.

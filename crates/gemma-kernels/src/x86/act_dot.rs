@@ -208,6 +208,62 @@ pub(crate) unsafe fn repack_q5_0(row: &[u8], out: &mut [u8]) {
     }
 }
 
+/// The eight 6-bit mins of a Q4_K block as i16 lanes.
+///
+/// # Safety
+///
+/// AVX2 present.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn mins_i16(mn: &[u8; 8]) -> __m128i {
+    _mm_setr_epi16(
+        mn[0] as i16,
+        mn[1] as i16,
+        mn[2] as i16,
+        mn[3] as i16,
+        mn[4] as i16,
+        mn[5] as i16,
+        mn[6] as i16,
+        mn[7] as i16,
+    )
+}
+
+/// The four 32-value groups of half `h` (0 or 1) of a Q6_K block, as unsigned 6-bit bytes.
+///
+/// # Safety
+///
+/// AVX2 present; `b` is a whole 210-byte block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_half(b: &[u8], h: usize) -> [__m256i; 4] {
+    // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
+    let (ql0, ql1, qh) = (
+        load32(&b[64 * h..]),
+        load32(&b[64 * h + 32..]),
+        load32(&b[128 + 32 * h..]),
+    );
+    [
+        q6_unsigned(ql0, qh),
+        q6_unsigned(ql1, _mm256_srli_epi16::<2>(qh)),
+        q6_unsigned(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
+        q6_unsigned(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
+    ]
+}
+
+/// Scales `g` (bytes 0..16) and `g + 1` (bytes 16..32) of a Q6_K block as i16 lanes.
+///
+/// # Safety
+///
+/// AVX2 present; `g + 1 < 16`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_scale_pair(scales: &[u8], g: usize) -> __m256i {
+    _mm256_set_m128i(
+        _mm_set1_epi16(scales[g + 1] as i8 as i16),
+        _mm_set1_epi16(scales[g] as i8 as i16),
+    )
+}
+
 /// Q8_K `d`.
 #[inline(always)]
 fn q8k_d(y: &[u8]) -> f32 {
@@ -238,16 +294,7 @@ pub(super) unsafe fn dot_q4_k(row: &[u8], xq: &[u8]) -> f32 {
             _mm256_castsi256_si128(bsums),
             _mm256_extracti128_si256::<1>(bsums),
         );
-        let mins = _mm_setr_epi16(
-            mn[0] as i16,
-            mn[1] as i16,
-            mn[2] as i16,
-            mn[3] as i16,
-            mn[4] as i16,
-            mn[5] as i16,
-            mn[6] as i16,
-            mn[7] as i16,
-        );
+        let mins = mins_i16(&mn);
         let prod = _mm_madd_epi16(mins, q8s);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
 
@@ -310,25 +357,9 @@ pub(super) unsafe fn dot_q6_k(row: &[u8], xq: &[u8]) -> f32 {
         let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(load32(&y[260..]), scales16));
         let mut sumi = _mm256_setzero_si256();
         for h in 0..2 {
-            // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
-            let (ql0, ql1, qh) = (
-                load32(&b[64 * h..]),
-                load32(&b[64 * h + 32..]),
-                load32(&b[128 + 32 * h..]),
-            );
-            let q = [
-                q6_unsigned(ql0, qh),
-                q6_unsigned(ql1, _mm256_srli_epi16::<2>(qh)),
-                q6_unsigned(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
-                q6_unsigned(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
-            ];
+            let q = q6_half(b, h);
             for (s, qv) in q.into_iter().enumerate() {
-                let g = 8 * h + 2 * s;
-                // Bytes 0..16 use scale g, bytes 16..32 scale g + 1.
-                let sv = _mm256_set_m128i(
-                    _mm_set1_epi16(scales[g + 1] as i8 as i16),
-                    _mm_set1_epi16(scales[g] as i8 as i16),
-                );
+                let sv = q6_scale_pair(scales, 8 * h + 2 * s);
                 // SAFETY: activation quants [4 + 128h + 32s, +32) are within the 292 bytes.
                 let q8 = load32(&y[4 + 128 * h + 32 * s..]);
                 let p = _mm256_madd_epi16(sv, _mm256_maddubs_epi16(qv, q8));
@@ -356,16 +387,7 @@ pub(crate) unsafe fn dot_q4_k_x4(row: &[u8], xq: [&[u8]; 4]) -> [f32; 4] {
     for (i, b) in row.chunks_exact(144).enumerate() {
         let (dx, dmx) = (f16_at(b), f16_at(&b[2..]));
         let (sc, mn) = k4_scales_mins(&b[4..16]);
-        let mins = _mm_setr_epi16(
-            mn[0] as i16,
-            mn[1] as i16,
-            mn[2] as i16,
-            mn[3] as i16,
-            mn[4] as i16,
-            mn[5] as i16,
-            mn[6] as i16,
-            mn[7] as i16,
-        );
+        let mins = mins_i16(&mn);
         let ys: [&[u8]; 4] = [
             &xq[0][i * 292..(i + 1) * 292],
             &xq[1][i * 292..(i + 1) * 292],
@@ -439,24 +461,9 @@ pub(crate) unsafe fn dot_q6_k_x4(row: &[u8], xq: [&[u8]; 4]) -> [f32; 4] {
         ];
         let mut sumi = [_mm256_setzero_si256(); 4];
         for h in 0..2 {
-            // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
-            let (ql0, ql1, qh) = (
-                load32(&b[64 * h..]),
-                load32(&b[64 * h + 32..]),
-                load32(&b[128 + 32 * h..]),
-            );
-            let q = [
-                q6_unsigned(ql0, qh),
-                q6_unsigned(ql1, _mm256_srli_epi16::<2>(qh)),
-                q6_unsigned(_mm256_srli_epi16::<4>(ql0), _mm256_srli_epi16::<4>(qh)),
-                q6_unsigned(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<6>(qh)),
-            ];
+            let q = q6_half(b, h);
             for (s, qv) in q.into_iter().enumerate() {
-                let g = 8 * h + 2 * s;
-                let sv = _mm256_set_m128i(
-                    _mm_set1_epi16(scales[g + 1] as i8 as i16),
-                    _mm_set1_epi16(scales[g] as i8 as i16),
-                );
+                let sv = q6_scale_pair(scales, 8 * h + 2 * s);
                 for t in 0..4 {
                     // SAFETY: activation quants [4 + 128h + 32s, +32) are within 292 bytes.
                     let q8 = load32(&ys[t][4 + 128 * h + 32 * s..]);
