@@ -122,7 +122,11 @@ pub fn info(a: InfoArgs) -> Result<()> {
         m.tokenizer.eog_ids()
     )?;
     let ctx = a.ctx.unwrap_or_else(|| cfg.default_ctx());
-    let batch = a.batch.unwrap_or(ctx).clamp(1, ctx.max(1)).min(gemma_engine::UBATCH);
+    let batch = a
+        .batch
+        .unwrap_or(ctx)
+        .clamp(1, ctx.max(1))
+        .min(gemma_engine::UBATCH);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let weights = m.model.storage().file_size();
     let kv = cfg.kv_bytes(ctx, batch);

@@ -165,7 +165,13 @@ fn sliding_layers_forget_old_positions_without_changing_results() {
     let cfg = &model.config;
     let window = cfg.sliding_window.expect("a sliding-window fixture");
     let (r, _) = reference(&dir);
-    let tokens: Vec<u32> = r.prompts[0].tokens.iter().cycle().take(300).copied().collect();
+    let tokens: Vec<u32> = r.prompts[0]
+        .tokens
+        .iter()
+        .cycle()
+        .take(300)
+        .copied()
+        .collect();
     let vocab = cfg.vocab_size;
     let mut full = model.new_cache(tokens.len());
     let all = model.forward(&tokens, &mut full, Logits::All, 2).unwrap();
@@ -183,12 +189,24 @@ fn sliding_layers_forget_old_positions_without_changing_results() {
     assert!(worst <= 1e-4, "token-by-token logits differ by {worst}");
     // Local layers hold at most window + DROP_STEP positions; global ones hold all.
     let kv = cfg.kv_dim() * 4 * 2;
-    let locals = cfg.layers.iter().filter(|l| l.sliding_window.is_some()).count();
+    let locals = cfg
+        .layers
+        .iter()
+        .filter(|l| l.sliding_window.is_some())
+        .count();
     let globals = cfg.num_hidden_layers - locals;
     let bound = globals * tokens.len() * kv + locals * (window + gemma_model::kv::DROP_STEP) * kv;
-    assert!(step.bytes() <= bound, "{} bytes held, bound {bound}", step.bytes());
+    assert!(
+        step.bytes() <= bound,
+        "{} bytes held, bound {bound}",
+        step.bytes()
+    );
     let keep_all = cfg.num_hidden_layers * tokens.len() * kv;
-    assert!(step.bytes() < keep_all / 2, "{} of {keep_all}", step.bytes());
+    assert!(
+        step.bytes() < keep_all / 2,
+        "{} of {keep_all}",
+        step.bytes()
+    );
 }
 
 /// `ModelConfig::kv_bytes` (what `gemma info --ctx` prints) bounds what the cache holds, and is
@@ -199,7 +217,13 @@ fn kv_estimate_bounds_the_cache_and_is_reached() {
     let model = Model::from_hf_folder(&dir).unwrap();
     let (r, _) = reference(&dir);
     let ctx = 400;
-    let tokens: Vec<u32> = r.prompts[0].tokens.iter().cycle().take(ctx).copied().collect();
+    let tokens: Vec<u32> = r.prompts[0]
+        .tokens
+        .iter()
+        .cycle()
+        .take(ctx)
+        .copied()
+        .collect();
     for batch in [1, 7, 64] {
         let mut cache = model.new_cache(ctx);
         let mut peak = 0;
@@ -208,11 +232,18 @@ fn kv_estimate_bounds_the_cache_and_is_reached() {
             peak = peak.max(cache.bytes() as u64);
         }
         let estimate = model.config.kv_bytes(ctx, batch);
-        assert!(peak <= estimate, "batch {batch}: held {peak} > estimate {estimate}");
+        assert!(
+            peak <= estimate,
+            "batch {batch}: held {peak} > estimate {estimate}"
+        );
         // Measured between batches, after the drop; during a batch, local layers also hold
         // that batch's positions.
         let cfg = &model.config;
-        let locals = cfg.layers.iter().filter(|l| l.sliding_window.is_some()).count() as u64;
+        let locals = cfg
+            .layers
+            .iter()
+            .filter(|l| l.sliding_window.is_some())
+            .count() as u64;
         let in_batch = locals * batch as u64 * cfg.kv_dim() as u64 * 8;
         assert!(
             (peak + in_batch) * 10 >= estimate * 9,

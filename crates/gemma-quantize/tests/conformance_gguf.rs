@@ -91,7 +91,10 @@ fn check(name: &str) -> String {
             ids.push(id);
             last = model.forward(&[id], &mut cache, Logits::Last, 2).unwrap();
         }
-        assert_eq!(ids, p.greedy, "{name} (GGUF) prompt {i}: greedy continuation");
+        assert_eq!(
+            ids, p.greedy,
+            "{name} (GGUF) prompt {i}: greedy continuation"
+        );
     }
     println!(
         "{name}: GGUF `{}` within {worst:.2e} of transformers, greedy identical",
