@@ -260,7 +260,8 @@ impl ModelConfig {
             .ok_or_else(|| ModelError::MissingTensor(tensor::TOKEN_EMBD.into()))?;
         let vocab_size = embd.n_rows() as usize;
 
-        let mut cfg = ModelConfig {
+        let pattern = sliding_window_pattern;
+        let cfg = ModelConfig {
             architecture: arch_name,
             vocab_size,
             hidden_size,
@@ -282,14 +283,15 @@ impl ModelConfig {
             layers: Vec::new(),
         };
         // Every `sliding_window_pattern`-th layer is global, unless the file lists each layer.
-        let pattern = cfg.sliding_window_pattern;
-        cfg.layers = (0..num_hidden_layers)
-            .map(|i| match &local_layers {
-                Some(flags) => cfg.layer_config(flags[i]),
-                None => cfg.layer_config((i + 1) % pattern != 0),
-            })
-            .collect();
-        Ok(cfg)
+        let locals = local_layers.unwrap_or_else(|| pattern_locals(num_hidden_layers, pattern));
+        Ok(cfg.with_locals(&locals))
+    }
+
+    /// This configuration with its per-layer settings resolved from one flag per layer
+    /// (`true`: a sliding-window layer).
+    pub(crate) fn with_locals(mut self, locals: &[bool]) -> ModelConfig {
+        self.layers = locals.iter().map(|&l| self.layer_config(l)).collect();
+        self
     }
 
     /// The attention settings of a local (sliding-window) or global layer of this model; without
@@ -361,6 +363,12 @@ impl ModelConfig {
         // x, h, o (d each), q and attn (q_dim each), k and v, gate and up; then the logits.
         4 * (n * (3 * d + 2 * q + 2 * kv + 2 * ff) + logit_rows as u64 * self.vocab_size as u64)
     }
+}
+
+/// Which of `n` layers slide under a period `pattern`: layer `i` is global when
+/// `(i + 1) % pattern == 0` (Gemma 2: 2, Gemma 3: 6).
+pub fn pattern_locals(n: usize, pattern: usize) -> Vec<bool> {
+    (0..n).map(|i| (i + 1) % pattern != 0).collect()
 }
 
 /// A released Gemma shape whose `query_pre_attn_scalar` is not its `head_dim`. GGUF files have

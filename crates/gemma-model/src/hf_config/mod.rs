@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use crate::config::{
-    ModelConfig, DEFAULT_GEMMA2_PATTERN, DEFAULT_GEMMA3_PATTERN, DEFAULT_ROPE_LOCAL_BASE,
-    MAX_LAYERS,
+    pattern_locals, ModelConfig, DEFAULT_GEMMA2_PATTERN, DEFAULT_GEMMA3_PATTERN,
+    DEFAULT_ROPE_LOCAL_BASE, MAX_LAYERS,
 };
 use crate::ModelError;
 
@@ -361,11 +361,9 @@ impl ModelConfig {
                     })
                     .collect::<Result<_, _>>()?
             }
-            None => (0..num_hidden_layers)
-                .map(|i| (i + 1) % sliding_window_pattern != 0)
-                .collect(),
+            None => pattern_locals(num_hidden_layers, sliding_window_pattern),
         };
-        let mut cfg = ModelConfig {
+        let cfg = ModelConfig {
             architecture: generation.to_string(),
             vocab_size,
             hidden_size,
@@ -386,11 +384,7 @@ impl ModelConfig {
             max_position_embeddings,
             layers: Vec::new(),
         };
-        cfg.layers = sliding
-            .iter()
-            .map(|&local| cfg.layer_config(local))
-            .collect();
-        Ok(cfg)
+        Ok(cfg.with_locals(&sliding))
     }
 }
 
