@@ -6,6 +6,8 @@
 use std::sync::OnceLock;
 
 use gemma_tokenizer::HfTokenizer;
+
+use crate::common::{ids, jsonl};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -70,15 +72,6 @@ pub struct Golden {
     pub decode_cases: Vec<DecodeCase>,
 }
 
-fn ids(v: &Value, key: &str, line: usize) -> Vec<u32> {
-    v[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("line {line}: `{key}` is not an array"))
-        .iter()
-        .map(|x| x.as_u64().expect("token id") as u32)
-        .collect()
-}
-
 fn string(v: &Value, key: &str, line: usize) -> String {
     v[key]
         .as_str()
@@ -87,19 +80,10 @@ fn string(v: &Value, key: &str, line: usize) -> String {
 }
 
 fn parse(text: &str) -> Golden {
-    let mut lines = text.lines().enumerate();
-    let header: Value =
-        serde_json::from_str(lines.next().expect("header line").1).expect("header JSON");
-    assert_eq!(
-        header["header"],
-        Value::Bool(true),
-        "first line must be the header"
-    );
+    let (header, rows) = jsonl(text);
     let mut cases = Vec::new();
     let mut decode_cases = Vec::new();
-    for (i, l) in lines {
-        let line = i + 1;
-        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("line {line}: {e}"));
+    for (line, v) in rows {
         if v.get("decode_ids").is_some() {
             decode_cases.push(DecodeCase {
                 line,

@@ -58,7 +58,29 @@ pub struct Golden {
 
 const GOLDEN: &str = include_str!("../data/gemma3_gguf_golden.jsonl");
 
-fn ids(v: &Value, key: &str, line: usize) -> Vec<u32> {
+/// A golden JSON-lines corpus: its header (first line, `"header": true`) and every other line
+/// parsed, with its 1-based line number.
+pub fn jsonl(text: &str) -> (Value, Vec<(usize, Value)>) {
+    let mut lines = text.lines().enumerate();
+    let header: Value =
+        serde_json::from_str(lines.next().expect("header line").1).expect("header JSON");
+    assert_eq!(
+        header["header"],
+        Value::Bool(true),
+        "first line must be the header"
+    );
+    let rows = lines
+        .map(|(i, l)| {
+            let line = i + 1;
+            let v = serde_json::from_str(l).unwrap_or_else(|e| panic!("line {line}: {e}"));
+            (line, v)
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The token ids under `key` of a golden line.
+pub fn ids(v: &Value, key: &str, line: usize) -> Vec<u32> {
     v[key]
         .as_array()
         .unwrap_or_else(|| panic!("line {line}: `{key}` is not an array"))
@@ -88,19 +110,10 @@ fn text(v: &Value, key: &str, line: usize) -> String {
 pub fn golden() -> &'static Golden {
     static G: OnceLock<Golden> = OnceLock::new();
     G.get_or_init(|| {
-        let mut lines = GOLDEN.lines().enumerate();
-        let header: Value =
-            serde_json::from_str(lines.next().expect("header line").1).expect("header JSON");
-        assert_eq!(
-            header["header"],
-            Value::Bool(true),
-            "first line must be the header"
-        );
+        let (header, rows) = jsonl(GOLDEN);
         let mut cases = Vec::new();
         let mut decode_cases = Vec::new();
-        for (i, l) in lines {
-            let line = i + 1;
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("line {line}: {e}"));
+        for (line, v) in rows {
             if v.get("decode_ids").is_some() {
                 decode_cases.push(DecodeCase {
                     line,
