@@ -127,17 +127,47 @@ mod fma {
     }
 }
 
+/// The same bodies compiled for 512-bit registers (each lane's operations are unchanged).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod wide {
+    // SAFETY (all): callers check that the CPU has AVX-512F, AVX2 and FMA before calling.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn dot_f16(x: &[f32], y: &[f32]) -> f32 {
+        super::dot_f16_body(x, y)
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+        super::fma_axpy_body(a, x, y)
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn expf(x: &mut [f32]) {
+        super::v_expf_body(x)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn hardware_fma() -> bool {
-    crate::active_level() == crate::KernelLevel::Avx2Fma
+    crate::level::avx2_active()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn wide_registers() -> bool {
+    crate::active_level() == crate::KernelLevel::Avx512
 }
 
 /// `ggml_vec_dot_f16` of two equal-length slices of f16-representable values.
 pub fn dot_f16_ggml(x: &[f32], y: &[f32]) -> f32 {
     assert_eq!(x.len(), y.len(), "dot_f16_ggml: length mismatch");
     #[cfg(target_arch = "x86_64")]
+    if wide_registers() {
+        // SAFETY: the AVX-512 level is only selected after detecting AVX-512F, AVX2 and FMA.
+        #[allow(unsafe_code)]
+        return unsafe { wide::dot_f16(x, y) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if hardware_fma() {
-        // SAFETY: the Avx2Fma level is only active on CPUs with AVX2 and FMA.
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA.
         #[allow(unsafe_code)]
         return unsafe { fma::dot_f16(x, y) };
     }
@@ -148,8 +178,14 @@ pub fn dot_f16_ggml(x: &[f32], y: &[f32]) -> f32 {
 pub fn fma_axpy(a: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "fma_axpy: length mismatch");
     #[cfg(target_arch = "x86_64")]
+    if wide_registers() {
+        // SAFETY: the AVX-512 level is only selected after detecting AVX-512F, AVX2 and FMA.
+        #[allow(unsafe_code)]
+        return unsafe { wide::axpy(a, x, y) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if hardware_fma() {
-        // SAFETY: the Avx2Fma level is only active on CPUs with AVX2 and FMA.
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA.
         #[allow(unsafe_code)]
         return unsafe { fma::axpy(a, x, y) };
     }
@@ -159,8 +195,14 @@ pub fn fma_axpy(a: f32, x: &[f32], y: &mut [f32]) {
 /// `ggml_v_expf` (the AVX-512 form, lane by lane) in place.
 pub fn v_expf(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
+    if wide_registers() {
+        // SAFETY: the AVX-512 level is only selected after detecting AVX-512F, AVX2 and FMA.
+        #[allow(unsafe_code)]
+        return unsafe { wide::expf(x) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if hardware_fma() {
-        // SAFETY: the Avx2Fma level is only active on CPUs with AVX2 and FMA.
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA.
         #[allow(unsafe_code)]
         return unsafe { fma::expf(x) };
     }

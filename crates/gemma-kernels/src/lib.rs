@@ -5,7 +5,7 @@
 //! Each kernel has a portable scalar reference (`*_scalar`, public so tests can compare);
 //! [`dot_f32`], [`axpy_f32`] and [`dot_row`] dispatch to AVX2+FMA versions on x86-64 CPUs
 //! that have them. The level is chosen once per process ([`kernel_level`]) and can be forced
-//! with the environment variable `GEMMA_KERNELS=scalar|avx2|auto`.
+//! with the environment variable `GEMMA_KERNELS=scalar|avx2|avx512|auto`.
 //!
 //! Besides the f32 products, [`quantize_act`] and [`dot_row_act`] reproduce llama.cpp's
 //! CPU numerics: activations quantized to 8 bits (the format [`act_type`] pairs with each
@@ -15,6 +15,7 @@ mod act;
 pub mod dtype;
 mod f32ops;
 pub mod ggml;
+pub mod ggml_multi;
 mod level;
 pub mod quant;
 #[cfg(target_arch = "x86_64")]
@@ -24,6 +25,7 @@ pub use act::batch::{
     dot_q8_0_rows4, dot_q8_0_tokens, dot_q8_0_x4, dot_q8_0_x4_scalar, dot_tokens, has_token_kernel,
     q8_0_repacked_bytes, q8_0_scales, repack_q8_0, repack_q8_0_scalar, repacks_to_q8_0,
 };
+pub use act::tile::{dot_rows_tokens, TokenBatch};
 pub use act::{
     act_bytes, act_type, dot_row_act, dot_row_act_scalar, quantize_act, quantize_act_scalar,
     ActType, ACT_BIT_EXACT_DTYPES,
@@ -45,8 +47,8 @@ pub use quant::{dequantize_row, dot_row_scalar};
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot_f32: length mismatch");
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA;
         // lengths were checked above.
         #[allow(unsafe_code)]
         return unsafe { x86::dot_f32_unchecked(a, b) };
@@ -63,8 +65,8 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "axpy_f32: length mismatch");
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA;
         // lengths were checked above.
         #[allow(unsafe_code)]
         unsafe {
@@ -86,8 +88,8 @@ pub fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
 pub fn dot_row(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
     quant::check_len(dtype, row.len(), x.len(), "dot_row");
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA;
         // lengths were checked above.
         #[allow(unsafe_code)]
         if let Some(v) = unsafe { x86::dot_row_unchecked(dtype, row, x) } {
@@ -95,4 +97,23 @@ pub fn dot_row(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
         }
     }
     quant::dot_row_scalar_unchecked(dtype, row, x)
+}
+
+/// Asks the CPU to bring `bytes` into its L2 cache ahead of use (one hint per 64-byte line; a
+/// no-op off x86-64). Matrix products call it on the next tile of weight rows, which the
+/// hardware prefetchers, seeing short rows, do not fetch early enough.
+#[inline]
+pub fn prefetch_l2(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is a hint without memory effects, and the address is in `bytes`.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                line.as_ptr() as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }

@@ -227,6 +227,49 @@ impl Model {
                         spec.attend(qh, head, pos0, &mut scratch, &mut out[i * hd..(i + 1) * hd]);
                     }
                 });
+            } else if spec.ggml && spec.softcap.is_none() {
+                // A batch with llama.cpp's numerics: tokens spread over threads; the heads of a
+                // KV head, for two tokens at a time, read its keys and values together.
+                let group = spec.group;
+                let n_heads = cfg.num_attention_heads;
+                let cache_view = ggml_attn::Cache {
+                    keys: spec.keys,
+                    vals: spec.vals,
+                    kv_dim: kvd,
+                    base: spec.base,
+                };
+                for_units(&mut attn, qd, threads, |toks, out| {
+                    let mut scratch = ggml_attn::Scratch::default();
+                    for t0 in toks.clone().step_by(2) {
+                        let tn = (t0 + 2).min(toks.end);
+                        let rows = &mut out[(t0 - toks.start) * qd..(tn - toks.start) * qd];
+                        let mut heads: Vec<Option<&mut [f32]>> =
+                            rows.chunks_exact_mut(hd).map(Some).collect();
+                        for g in 0..cfg.num_key_value_heads {
+                            let mut queries = Vec::with_capacity(2 * group);
+                            let mut outs = Vec::with_capacity(2 * group);
+                            for t in t0..tn {
+                                let pos = pos0 + t;
+                                for head in g * group..(g + 1) * group {
+                                    queries.push(ggml_attn::Query {
+                                        q: &q[t * qd + head * hd..][..hd],
+                                        start: spec.window_start(pos),
+                                        pos,
+                                    });
+                                    let slot = (t - t0) * n_heads + head;
+                                    outs.push(heads[slot].take().expect("each head once"));
+                                }
+                            }
+                            ggml_attn::attend_group(
+                                &cache_view,
+                                g * hd,
+                                &queries,
+                                &mut scratch,
+                                &mut outs,
+                            );
+                        }
+                    }
+                });
             } else {
                 // A batch: spread the tokens over threads.
                 for_units(&mut attn, qd, threads, |toks, out| {
@@ -336,12 +379,17 @@ struct AttnSpec<'a> {
 }
 
 impl AttnSpec<'_> {
+    /// The first position a query at `pos` sees: a local layer sees the last `window`
+    /// positions, itself included.
+    fn window_start(&self, pos: usize) -> usize {
+        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
+    }
+
     /// Attention of query head `head` at absolute position `pos` over the cached positions it may see.
     fn attend(&self, q: &[f32], head: usize, pos: usize, scratch: &mut Scratch, out: &mut [f32]) {
         let hd = self.head_dim;
         let off = (head / self.group) * hd;
-        // A local layer sees the last `window` positions, itself included.
-        let start = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let start = self.window_start(pos);
         if self.ggml && self.softcap.is_none() {
             return ggml_attn::attend(
                 q,

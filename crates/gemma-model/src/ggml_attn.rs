@@ -10,6 +10,7 @@
 //! holds position `j` (one sequence from position 0); masked cells add exact zeros and are skipped.
 
 use gemma_kernels::ggml::{dot_f16_ggml, fma_axpy, reduce16, v_expf, ACCS, LANES, STEP};
+use gemma_kernels::ggml_multi::{dot_f16_multi, vp_multi};
 
 use crate::precision::round_f16;
 
@@ -18,6 +19,95 @@ use crate::precision::round_f16;
 pub struct Scratch {
     scores: Vec<f32>,
     acc: Vec<f32>,
+    /// [`attend_group`]: one row of cell weights per query, and one row of scores per cell.
+    probs: Vec<f32>,
+    cell: Vec<f32>,
+}
+
+/// The cache a layer's queries attend to.
+pub struct Cache<'a> {
+    /// Keys of positions `base..`, `kv_dim` per position (f16-rounded).
+    pub keys: &'a [f32],
+    /// Values, laid out as the keys.
+    pub vals: &'a [f32],
+    /// Values per position (all KV heads).
+    pub kv_dim: usize,
+    /// The position of the first row.
+    pub base: usize,
+}
+
+/// One query of a group: its f16-rounded, pre-scaled values and the cells it sees.
+pub struct Query<'a> {
+    /// The query head (pre-scaled, f16-rounded).
+    pub q: &'a [f32],
+    /// The first cell it sees.
+    pub start: usize,
+    /// Its own position (the last cell it sees).
+    pub pos: usize,
+}
+
+/// [`attend`] for several queries that share a KV head (`off`: its offset in a cache row), with
+/// the same bits: the key and value rows are read once for the group. Query `i` writes
+/// `outs[i]`.
+pub fn attend_group(
+    cache: &Cache,
+    off: usize,
+    queries: &[Query],
+    s: &mut Scratch,
+    outs: &mut [&mut [f32]],
+) {
+    let nq = queries.len();
+    if nq == 0 {
+        return;
+    }
+    let hd = queries[0].q.len();
+    let lo = queries.iter().map(|q| q.start).min().unwrap_or(0);
+    let hi = queries.iter().map(|q| q.pos).max().unwrap_or(0);
+    let n = hi + 1 - lo;
+    let qs: Vec<&[f32]> = queries.iter().map(|q| q.q).collect();
+    // Scores, query by query in rows of n cells.
+    s.probs.clear();
+    s.probs.resize(nq * n, 0.0);
+    s.cell.resize(nq, 0.0);
+    let kv = cache.kv_dim;
+    for j in lo..=hi {
+        let k = &cache.keys[(j - cache.base) * kv + off..][..hd];
+        dot_f16_multi(k, &qs, &mut s.cell);
+        for (i, v) in s.cell.iter().enumerate() {
+            s.probs[i * n + j - lo] = *v;
+        }
+    }
+    // Each query's softmax over its own cells, as `attend` does; other cells weigh zero.
+    for (i, qr) in queries.iter().enumerate() {
+        let row = &mut s.probs[i * n..(i + 1) * n];
+        let own = qr.start - lo..qr.pos + 1 - lo;
+        row[..own.start].fill(0.0);
+        row[own.end..].fill(0.0);
+        softmax_f16(&mut row[own], qr.start, qr.pos);
+    }
+    let ps: Vec<&[f32]> = s.probs.chunks_exact(n).collect();
+    let vals = &cache.vals[(lo - cache.base) * kv..];
+    vp_multi(vals, kv, off, lo, &ps, outs);
+}
+
+/// llama.cpp's softmax of the scores of cells `start..=pos` in place, rounded to f16.
+fn softmax_f16(scores: &mut [f32], start: usize, pos: usize) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    scores.iter_mut().for_each(|v| *v -= max);
+    v_expf(scores);
+    let mut sum = 0f64;
+    for chunk in start / LANES..=pos / LANES {
+        let mut lanes = [0f32; LANES];
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let j = chunk * LANES + l;
+            if (start..=pos).contains(&j) {
+                *lane = scores[j - start];
+            }
+        }
+        sum += reduce16(&lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    scores.iter_mut().for_each(|v| *v = round_f16(*v * inv));
 }
 
 /// Where the V·p contributions of one query head gather: one row of `head_dim` per lane.
@@ -47,22 +137,7 @@ pub fn attend(
     s.scores.clear();
     s.scores
         .extend((start..=pos).map(|j| dot_f16_ggml(&keys[(j - base) * kv_dim + off..][..hd], q)));
-    let max = s.scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    s.scores.iter_mut().for_each(|v| *v -= max);
-    v_expf(&mut s.scores);
-    let mut sum = 0f64;
-    for chunk in start / LANES..=pos / LANES {
-        let mut lanes = [0f32; LANES];
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            let j = chunk * LANES + l;
-            if (start..=pos).contains(&j) {
-                *lane = s.scores[j - start];
-            }
-        }
-        sum += reduce16(&lanes) as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    s.scores.iter_mut().for_each(|v| *v = round_f16(*v * inv));
+    softmax_f16(&mut s.scores, start, pos);
 
     s.acc.clear();
     s.acc.resize(STEP * hd, 0.0);

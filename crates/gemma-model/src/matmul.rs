@@ -3,9 +3,9 @@
 use std::ops::Range;
 
 use gemma_kernels::{
-    act_bytes, dequantize_row, dot_f32, dot_q8_0_rows4, dot_q8_0_tokens, dot_row, dot_row_act,
-    dot_tokens, has_token_kernel, q8_0_repacked_bytes, q8_0_scales, quantize_act, repack_q8_0,
-    repacks_to_q8_0, DType,
+    act_bytes, active_level, dequantize_row, dot_f32, dot_q8_0_rows4, dot_row, dot_row_act,
+    dot_rows_tokens, has_token_kernel, prefetch_l2, q8_0_repacked_bytes, q8_0_scales, quantize_act,
+    repack_q8_0, repacks_to_q8_0, DType, TokenBatch,
 };
 
 use crate::parallel::{for_units, map_ranges};
@@ -13,7 +13,7 @@ use crate::weights::QMatrix;
 use crate::Precision;
 
 /// Rows handled together in the batched path; sized so a tile stays in cache.
-const ROW_TILE: usize = 16;
+const ROW_TILE: usize = 32;
 
 /// `out[t][r] = sum_c w[r][c] * x[t][c]` for `n_tok` activation rows `x` (`n_tok * w.cols`);
 /// `data` holds the stored rows of `w`.
@@ -64,34 +64,35 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
         return per_row(out, threads, |r| dot_row_act(dtype, row(r), &xq));
     }
     if repacks_to_q8_0(dtype) || has_token_kernel(dtype) {
-        // Each row unpacked once (Q5_0 as Q8_0: the same dots), then against every token.
+        // Tiles of rows (Q5_0 unpacked once as Q8_0: the same dots) against every token, with
+        // the activations prepared once for the kernel level.
         let repack = repacks_to_q8_0(dtype);
-        let yd = if repack { q8_0_scales(&xq) } else { Vec::new() };
+        let (wt, prb) = if repack {
+            (DType::Q8_0, q8_0_repacked_bytes(dtype, rb))
+        } else {
+            (dtype, rb)
+        };
+        let batch = TokenBatch::from_quantized(active_level(), dtype, xq, n_tok);
         let parts = map_ranges(w.rows, threads, |range| {
             let n = range.len();
             let mut local = vec![0f32; n_tok * n];
-            let mut packed = vec![
-                0u8;
-                if repack {
-                    q8_0_repacked_bytes(dtype, rb)
-                } else {
-                    0
-                }
-            ];
-            // A tile of rows, each against every token, then written out token by token
-            // (contiguous runs of ROW_TILE values instead of one store per cache line).
+            let mut packed = vec![0u8; if repack { ROW_TILE * prb } else { 0 }];
             let mut cols = vec![0f32; ROW_TILE * n_tok];
             for r0 in range.clone().step_by(ROW_TILE) {
                 let tile = r0..(r0 + ROW_TILE).min(range.end);
-                for (k, r) in tile.clone().enumerate() {
-                    let col = &mut cols[k * n_tok..(k + 1) * n_tok];
-                    if repack {
-                        repack_q8_0(dtype, row(r), &mut packed);
-                        dot_q8_0_tokens(&packed, &xq, &yd, col);
-                    } else {
-                        dot_tokens(dtype, row(r), &xq, col);
+                let next = tile.end..(tile.end + ROW_TILE).min(range.end);
+                prefetch_l2(&data[next.start * rb..next.end * rb]);
+                let rows: Vec<&[u8]> = if repack {
+                    for (r, p) in tile.clone().zip(packed.chunks_exact_mut(prb)) {
+                        repack_q8_0(dtype, row(r), p);
                     }
-                }
+                    packed.chunks_exact(prb).take(tile.len()).collect()
+                } else {
+                    tile.clone().map(row).collect()
+                };
+                let cols = &mut cols[..tile.len() * n_tok];
+                dot_rows_tokens(wt, &rows, &batch, cols);
+                // Written out token by token: contiguous runs of the tile's rows.
                 let off = r0 - range.start;
                 for t in 0..n_tok {
                     let dst = &mut local[t * n + off..t * n + off + tile.len()];

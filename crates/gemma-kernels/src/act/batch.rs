@@ -6,7 +6,6 @@
 //! same f16 scale) gives bit for bit the dot of the original row, on every kernel level.
 
 use crate::act::{act_bytes, check_dot, dot_row_act, lanes};
-use crate::level::{active_level, KernelLevel};
 use crate::DType;
 
 /// Bytes of a Q8_0 block (f16 scale, 32 signed bytes).
@@ -30,13 +29,13 @@ pub fn q8_0_repacked_bytes(w: DType, row_bytes: usize) -> usize {
 /// If `w` is not Q5_0 or Q8_0, or the lengths do not match.
 pub fn repack_q8_0(w: DType, row: &[u8], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if w == DType::Q5_0 && active_level() == KernelLevel::Avx2Fma {
+    if w == DType::Q5_0 && crate::level::avx2_active() {
         assert_eq!(
             out.len(),
             q8_0_repacked_bytes(w, row.len()),
             "repack_q8_0: output size"
         );
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2; the output size
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2; the output size
         // was checked above.
         #[allow(unsafe_code)]
         unsafe {
@@ -104,8 +103,8 @@ pub fn dot_q8_0_x4(row: &[u8], xq: [&[u8]; 4], xd: &[f32], yd: [&[f32]; 4]) -> [
     }
     assert_eq!(xd.len(), nb, "dot_q8_0_x4: row scales");
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; lengths
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA; lengths
         // were checked above.
         #[allow(unsafe_code)]
         return unsafe { crate::x86::act_dot::dot_q8_0_x4(row, xq, xd, yd) };
@@ -165,8 +164,8 @@ pub fn dot_q8_0_rows4(rows: [&[u8]; 4], xq: &[u8], yd: &[f32]) -> [f32; 4] {
         "dot_q8_0_rows4: activation scales"
     );
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; lengths
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA; lengths
         // were checked above.
         #[allow(unsafe_code)]
         return unsafe { crate::x86::act_dot::dot_q8_0_rows4(rows, xq, yd) };
@@ -195,11 +194,11 @@ pub fn dot_tokens(w: DType, row: &[u8], xq: &[u8], out: &mut [f32]) {
     let x = |t: usize| &xq[t * qb..(t + 1) * qb];
     let mut t = 0;
     #[cfg(target_arch = "x86_64")]
-    if has_token_kernel(w) && active_level() == KernelLevel::Avx2Fma {
+    if has_token_kernel(w) && crate::level::avx2_active() {
         check_dot(w, row.len(), qb);
         while t + 4 <= n {
             let xs = [x(t), x(t + 1), x(t + 2), x(t + 3)];
-            // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA; the
+            // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA; the
             // lengths were checked above.
             #[allow(unsafe_code)]
             let v = unsafe {

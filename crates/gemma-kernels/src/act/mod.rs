@@ -14,7 +14,6 @@
 //! - Q8_K (292 B per 256): f32 `d`, 256 × i8, 16 × i16 sums of consecutive 16 quants.
 //! - F32 / F16 / BF16: one value per element, as the weight types of the same name.
 
-use crate::level::{active_level, KernelLevel};
 use crate::DType;
 
 pub mod batch;
@@ -22,6 +21,7 @@ pub(crate) mod dot32;
 pub(crate) mod dotk;
 pub(crate) mod lanes;
 pub(crate) mod quantize;
+pub mod tile;
 
 /// An activation format: what llama.cpp converts an f32 activation row to before taking
 /// its dot product with weights of a given type (ggml's `vec_dot_type`).
@@ -183,8 +183,8 @@ fn check_dot(w: DType, row_len: usize, xq_len: usize) -> usize {
 pub fn quantize_act(w: DType, x: &[f32], out: &mut [u8]) {
     check_quant(w, x.len(), out.len());
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA;
         // lengths were checked above.
         #[allow(unsafe_code)]
         if unsafe { crate::x86::quantize_act_unchecked(act_type(w), x, out) } {
@@ -220,8 +220,8 @@ pub fn quantize_act_scalar(w: DType, x: &[f32], out: &mut [u8]) {
 pub fn dot_row_act(w: DType, row: &[u8], xq: &[u8]) -> f32 {
     check_dot(w, row.len(), xq.len());
     #[cfg(target_arch = "x86_64")]
-    if active_level() == KernelLevel::Avx2Fma {
-        // SAFETY: the Avx2Fma level is only selected after detecting AVX2 and FMA;
+    if crate::level::avx2_active() {
+        // SAFETY: the AVX2 kernels only run at levels selected after detecting AVX2 and FMA;
         // lengths were checked above.
         #[allow(unsafe_code)]
         if let Some(v) = unsafe { crate::x86::dot_row_act_unchecked(w, row, xq) } {

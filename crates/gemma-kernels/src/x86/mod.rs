@@ -7,9 +7,11 @@
 
 pub(crate) mod act_dot;
 mod act_quant;
+pub(crate) mod attn512;
 mod f32s;
 mod load;
 mod quant;
+pub(crate) mod tile512;
 
 use crate::quant::check_len;
 use crate::{act_bytes, act_type, ActType, DType};

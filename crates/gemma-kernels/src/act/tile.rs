@@ -1,0 +1,202 @@
+//! Prompt processing as a tiled matrix product: a tile of weight rows against a batch of tokens
+//! whose quantized activations are prepared once per product for the kernel level.
+//!
+//! Every level gives the bits of one [`crate::dot_row_act`] per (row, token) at the AVX2 level (the
+//! AVX-512 kernels keep ggml's lanes and f32 steps, two tokens per register), so a prompt's
+//! results do not depend on the level above scalar, on the batch, or on the tiling.
+
+use crate::act::batch::{dot_q8_0_tokens, dot_tokens, q8_0_scales};
+use crate::act::{act_bytes, act_type, check_dot, dot_row_act_scalar, ActType};
+use crate::level::{active_level, KernelLevel};
+use crate::DType;
+
+/// Tokens per AVX-512 kernel call (four pairs).
+const GROUP: usize = 8;
+/// Rows per AVX-512 kernel call.
+const ROWS: usize = 4;
+
+/// The quantized activations of `n` tokens, ready for [`dot_rows_tokens`].
+pub struct TokenBatch {
+    act: ActType,
+    level: KernelLevel,
+    n: usize,
+    /// Bytes of one token's activations.
+    qb: usize,
+    /// The quantized rows, back to back.
+    xq: Vec<u8>,
+    /// Q8_0: the f32 block scales, back to back.
+    yd: Vec<f32>,
+    /// AVX-512 Q8_0: pairs of tokens interleaved by block, padded to whole groups.
+    pairs: Vec<Line>,
+}
+
+/// 64 bytes on a 64-byte boundary: one 512-bit register's worth of prepared activations.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Line(pub(crate) [u8; 64]);
+
+impl TokenBatch {
+    /// Quantizes `n` rows of `x` for weights of type `w` and prepares them for the active
+    /// kernel level.
+    ///
+    /// # Panics
+    ///
+    /// If `x` is not `n` whole rows of blocks of `w`.
+    pub fn new(w: DType, x: &[f32], n: usize) -> Self {
+        assert!(
+            n > 0 && x.len() % n == 0,
+            "TokenBatch: {} values for {n} tokens",
+            x.len()
+        );
+        let cols = x.len() / n;
+        let qb = act_bytes(w, cols);
+        let mut xq = vec![0u8; n * qb];
+        for (xt, qt) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(qb)) {
+            crate::quantize_act(w, xt, qt);
+        }
+        Self::from_quantized(active_level(), w, xq, n)
+    }
+
+    /// Prepares `n` rows already quantized for weights of type `w` (by [`crate::quantize_act`])
+    /// for kernel level `level` (tests use it to check every level).
+    ///
+    /// # Panics
+    ///
+    /// If `xq` is not `n` rows of whole activation blocks, or the CPU cannot run `level`.
+    pub fn from_quantized(level: KernelLevel, w: DType, xq: Vec<u8>, n: usize) -> Self {
+        assert!(
+            level.is_supported(),
+            "TokenBatch: this CPU cannot run {}",
+            level.name()
+        );
+        let act = act_type(w);
+        assert!(
+            n > 0 && xq.len() % n == 0 && (xq.len() / n) % act.block_bytes() == 0,
+            "TokenBatch: {} bytes are not {n} rows of {act} blocks",
+            xq.len()
+        );
+        let qb = xq.len() / n;
+        let yd = if act == ActType::Q8_0 {
+            q8_0_scales(&xq)
+        } else {
+            Vec::new()
+        };
+        let pairs = if level == KernelLevel::Avx512 && act == ActType::Q8_0 {
+            q8_0_pairs(&xq, &yd, n, qb / act.block_bytes())
+        } else {
+            Vec::new()
+        };
+        TokenBatch {
+            act,
+            level,
+            n,
+            qb,
+            xq,
+            yd,
+            pairs,
+        }
+    }
+
+    /// The number of tokens.
+    pub fn tokens(&self) -> usize {
+        self.n
+    }
+
+    /// Token `t`'s quantized activations.
+    fn token(&self, t: usize) -> &[u8] {
+        &self.xq[t * self.qb..(t + 1) * self.qb]
+    }
+}
+
+/// Prepared Q8_0 blocks of token pairs `(2p, 2p + 1)` (a missing last token is zeros): per
+/// block, both tokens' 32 quants, then per lane of 4 quants `-128 ×` their sum (i32), then
+/// each token's scale in its 8 lanes (f32).
+fn q8_0_pairs(xq: &[u8], yd: &[f32], n: usize, nb: usize) -> Vec<Line> {
+    let padded = n.div_ceil(GROUP) * GROUP;
+    let mut out = vec![Line([0; 64]); padded / 2 * nb * 3];
+    for t in 0..n {
+        let (p, half) = (t / 2, t % 2);
+        for j in 0..nb {
+            let src = &xq[(t * nb + j) * 34 + 2..][..32];
+            let at = (p * nb + j) * 3;
+            out[at].0[32 * half..32 * half + 32].copy_from_slice(src);
+            for k in 0..8 {
+                let sum: i32 = src[4 * k..4 * k + 4].iter().map(|&b| b as i8 as i32).sum();
+                let lane = 4 * (8 * half + k)..4 * (8 * half + k) + 4;
+                out[at + 1].0[lane.clone()].copy_from_slice(&(-128 * sum).to_le_bytes());
+                out[at + 2].0[lane].copy_from_slice(&yd[t * nb + j].to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// `out[k * n + t]` = the dot of stored row `rows[k]` (type `w`) with token `t` of `batch`:
+/// the bits of [`crate::dot_row_act`] (or, at the scalar level, of [`dot_row_act_scalar`]).
+///
+/// Q5_0 rows are taken repacked as Q8_0 (see [`crate::repack_q8_0`]), so pass `w` = Q8_0.
+///
+/// # Panics
+///
+/// If `batch` was not made for the activation type of `w`, a row does not match its token
+/// width, or `out` is not `rows.len() * batch.tokens()` long.
+pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
+    let n = batch.n;
+    assert_eq!(
+        act_type(w),
+        batch.act,
+        "dot_rows_tokens: {w} rows need {} activations",
+        act_type(w)
+    );
+    assert_eq!(out.len(), rows.len() * n, "dot_rows_tokens: output length");
+    if rows.is_empty() {
+        return;
+    }
+    for r in rows {
+        check_dot(w, r.len(), batch.qb);
+    }
+    match batch.level {
+        KernelLevel::Scalar => {
+            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
+                for (t, v) in o.iter_mut().enumerate() {
+                    *v = dot_row_act_scalar(w, r, batch.token(t));
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelLevel::Avx512 if w == DType::Q8_0 => q8_0_avx512(rows, batch, out),
+        _ if w == DType::Q8_0 => {
+            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
+                dot_q8_0_tokens(r, &batch.xq, &batch.yd, o);
+            }
+        }
+        _ => {
+            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
+                dot_tokens(w, r, &batch.xq, o);
+            }
+        }
+    }
+}
+
+/// The AVX-512 Q8_0 tiles: token groups outermost (their prepared blocks stay in L1), rows in
+/// fours (a short last group repeats its last row).
+#[cfg(target_arch = "x86_64")]
+fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
+    let n = batch.n;
+    let nb = batch.qb / 34;
+    for (g, pairs) in batch.pairs.chunks_exact(GROUP / 2 * nb * 3).enumerate() {
+        let t0 = g * GROUP;
+        let tn = (n - t0).min(GROUP);
+        for r0 in (0..rows.len()).step_by(ROWS) {
+            let last = rows.len() - 1;
+            let four = [0, 1, 2, 3].map(|k| rows[(r0 + k).min(last)]);
+            // SAFETY: the batch's level is only Avx512 where the CPU has it (checked when it
+            // was made); rows were checked against the token width, `pairs` is one group.
+            #[allow(unsafe_code)]
+            let res = unsafe { crate::x86::tile512::q8_0_4x8(four, pairs, nb) };
+            for (k, rv) in res.iter().enumerate().take(rows.len() - r0) {
+                out[(r0 + k) * n + t0..][..tn].copy_from_slice(&rv[..tn]);
+            }
+        }
+    }
+}
