@@ -308,9 +308,59 @@ pub fn vp_multi(
     ps: &[&[f32]],
     outs: &mut [&mut [f32]],
 ) {
+    if !check_vp(vals.len(), stride, off, ps, outs) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    match crate::active_level() {
+        // SAFETY: each level is only selected after detecting the features its kernels use.
+        #[allow(unsafe_code)]
+        crate::KernelLevel::Avx512 => return unsafe { wide::vp(vals, stride, off, lo, ps, outs) },
+        #[allow(unsafe_code)]
+        crate::KernelLevel::Avx2Fma => return unsafe { fma::vp(vals, stride, off, lo, ps, outs) },
+        crate::KernelLevel::Scalar => {}
+    }
+    vp_multi_body(vals, stride, off, lo, ps, outs)
+}
+
+/// Portable twin of [`dot_f16_multi`] (the same bits).
+///
+/// # Panics
+///
+/// As [`dot_f16_multi`].
+pub fn dot_f16_multi_scalar(k: &[f32], qs: &[&[f32]], out: &mut [f32]) {
+    assert_eq!(qs.len(), out.len(), "dot_f16_multi: one output per query");
+    assert!(
+        qs.iter().all(|q| q.len() == k.len()),
+        "dot_f16_multi: length mismatch"
+    );
+    dot_multi_body(k, qs, out)
+}
+
+/// Portable twin of [`vp_multi`] (the same bits).
+///
+/// # Panics
+///
+/// As [`vp_multi`].
+pub fn vp_multi_scalar(
+    vals: &[f32],
+    stride: usize,
+    off: usize,
+    lo: usize,
+    ps: &[&[f32]],
+    outs: &mut [&mut [f32]],
+) {
+    if !check_vp(vals.len(), stride, off, ps, outs) {
+        return;
+    }
+    vp_multi_body(vals, stride, off, lo, ps, outs)
+}
+
+/// The checks of [`vp_multi`]; false when there is nothing to do.
+fn check_vp(vals: usize, stride: usize, off: usize, ps: &[&[f32]], outs: &[&mut [f32]]) -> bool {
     assert_eq!(ps.len(), outs.len(), "vp_multi: one output per query");
     if ps.is_empty() {
-        return;
+        return false;
     }
     let (n, hd) = (ps[0].len(), outs[0].len());
     assert!(
@@ -322,17 +372,8 @@ pub fn vp_multi(
         "vp_multi: output lengths"
     );
     assert!(
-        n == 0 || (n - 1) * stride + off + hd <= vals.len(),
+        n == 0 || (n - 1) * stride + off + hd <= vals,
         "vp_multi: value rows out of range"
     );
-    #[cfg(target_arch = "x86_64")]
-    match crate::active_level() {
-        // SAFETY: each level is only selected after detecting the features its kernels use.
-        #[allow(unsafe_code)]
-        crate::KernelLevel::Avx512 => return unsafe { wide::vp(vals, stride, off, lo, ps, outs) },
-        #[allow(unsafe_code)]
-        crate::KernelLevel::Avx2Fma => return unsafe { fma::vp(vals, stride, off, lo, ps, outs) },
-        crate::KernelLevel::Scalar => {}
-    }
-    vp_multi_body(vals, stride, off, lo, ps, outs)
+    true
 }

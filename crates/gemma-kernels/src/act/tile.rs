@@ -81,10 +81,11 @@ impl TokenBatch {
         } else {
             Vec::new()
         };
-        let pairs = if level == KernelLevel::Avx512 && act == ActType::Q8_0 {
-            q8_0_pairs(&xq, &yd, n, qb / act.block_bytes())
-        } else {
-            Vec::new()
+        let nb = qb / act.block_bytes();
+        let pairs = match (level, act) {
+            (KernelLevel::Avx512, ActType::Q8_0) => q8_0_pairs(&xq, &yd, n, nb),
+            (KernelLevel::Avx512, ActType::Q8_K) => q8_k_pairs(&xq, n, nb),
+            _ => Vec::new(),
         };
         TokenBatch {
             act,
@@ -131,6 +132,45 @@ fn q8_0_pairs(xq: &[u8], yd: &[f32], n: usize, nb: usize) -> Vec<Line> {
     out
 }
 
+/// Lines of one prepared Q8_K block of a token pair.
+const K_LINES: usize = 11;
+
+/// Prepared Q8_K blocks of token pairs (a missing last token is zeros), `K_LINES` lines per
+/// block: 8 lines of quants (32-byte chunk `c` of each token side by side), `d` in 8 lanes
+/// per token, the 16 sums of 16 of each token, then the 8 sums of 32 of each token (i16) and
+/// `-d` in 4 lanes per token.
+fn q8_k_pairs(xq: &[u8], n: usize, nb: usize) -> Vec<Line> {
+    let padded = n.div_ceil(GROUP) * GROUP;
+    let mut out = vec![Line([0; 64]); padded / 2 * nb * K_LINES];
+    for t in 0..n {
+        let (p, half) = (t / 2, t % 2);
+        for j in 0..nb {
+            let src = &xq[(t * nb + j) * 292..][..292];
+            let at = (p * nb + j) * K_LINES;
+            for c in 0..8 {
+                out[at + c].0[32 * half..32 * half + 32].copy_from_slice(&src[4 + 32 * c..][..32]);
+            }
+            let d = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+            for k in 0..8 {
+                let lane = 4 * (8 * half + k);
+                out[at + 8].0[lane..lane + 4].copy_from_slice(&d.to_le_bytes());
+            }
+            out[at + 9].0[32 * half..32 * half + 32].copy_from_slice(&src[260..292]);
+            let sum16 = |i: usize| i16::from_le_bytes([src[260 + 2 * i], src[261 + 2 * i]]);
+            for i in 0..8 {
+                let s32 = sum16(2 * i).wrapping_add(sum16(2 * i + 1));
+                let at16 = 16 * half + 2 * i;
+                out[at + 10].0[at16..at16 + 2].copy_from_slice(&s32.to_le_bytes());
+            }
+            for k in 0..4 {
+                let lane = 32 + 16 * half + 4 * k;
+                out[at + 10].0[lane..lane + 4].copy_from_slice(&(-d).to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
 /// `out[k * n + t]` = the dot of stored row `rows[k]` (type `w`) with token `t` of `batch`:
 /// the bits of [`crate::dot_row_act`] (or, at the scalar level, of [`dot_row_act_scalar`]).
 ///
@@ -165,6 +205,10 @@ pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [
         }
         #[cfg(target_arch = "x86_64")]
         KernelLevel::Avx512 if w == DType::Q8_0 => q8_0_avx512(rows, batch, out),
+        #[cfg(target_arch = "x86_64")]
+        KernelLevel::Avx512 if matches!(w, DType::Q4_K | DType::Q6_K) => {
+            k_avx512(w, rows, batch, out)
+        }
         _ if w == DType::Q8_0 => {
             for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
                 dot_q8_0_tokens(r, &batch.xq, &batch.yd, o);
@@ -194,6 +238,36 @@ fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
             // was made); rows were checked against the token width, `pairs` is one group.
             #[allow(unsafe_code)]
             let res = unsafe { crate::x86::tile512::q8_0_4x8(four, pairs, nb) };
+            for (k, rv) in res.iter().enumerate().take(rows.len() - r0) {
+                out[(r0 + k) * n + t0..][..tn].copy_from_slice(&rv[..tn]);
+            }
+        }
+    }
+}
+
+/// The AVX-512 Q4_K and Q6_K tiles: token groups outermost, rows in twos.
+#[cfg(target_arch = "x86_64")]
+fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
+    let n = batch.n;
+    let nb = batch.qb / 292;
+    for (g, pairs) in batch
+        .pairs
+        .chunks_exact(GROUP / 2 * nb * K_LINES)
+        .enumerate()
+    {
+        let t0 = g * GROUP;
+        let tn = (n - t0).min(GROUP);
+        for r0 in (0..rows.len()).step_by(2) {
+            let two = [rows[r0], rows[(r0 + 1).min(rows.len() - 1)]];
+            // SAFETY: the batch's level is only Avx512 where the CPU has it (checked when it
+            // was made); rows were checked against the token width, `pairs` is one group.
+            #[allow(unsafe_code)]
+            let res = unsafe {
+                match w {
+                    DType::Q4_K => crate::x86::tile512::q4_k_2x8(two, pairs, nb),
+                    _ => crate::x86::tile512::q6_k_2x8(two, pairs, nb),
+                }
+            };
             for (k, rv) in res.iter().enumerate().take(rows.len() - r0) {
                 out[(r0 + k) * n + t0..][..tn].copy_from_slice(&rv[..tn]);
             }

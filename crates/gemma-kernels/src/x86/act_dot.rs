@@ -235,7 +235,7 @@ unsafe fn mins_i16(mn: &[u8; 8]) -> __m128i {
 /// AVX2 present; `b` is a whole 210-byte block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_half(b: &[u8], h: usize) -> [__m256i; 4] {
+pub(super) unsafe fn q6_half(b: &[u8], h: usize) -> [__m256i; 4] {
     // SAFETY: ql [64h, 64h + 64) and qh [128 + 32h, 160 + 32h) are in bounds for h < 2.
     let (ql0, ql1, qh) = (
         load32(&b[64 * h..]),

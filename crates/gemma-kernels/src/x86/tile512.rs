@@ -111,3 +111,168 @@ pub(crate) unsafe fn q8_0_4x8(rows: [&[u8]; 4], pairs: &[Line], nb: usize) -> [[
     }
     out
 }
+
+/// Lines of one prepared Q8_K block of a token pair (see `crate::act::tile`): 8 lines of
+/// quants (32-byte chunk `c` of each token side by side), the scales `d` (8 lanes each), the
+/// 16 sums of 16 (each token's 32 bytes side by side), then the sums of 32 (8 × i16 each) and
+/// `-d` (4 lanes each).
+const K_LINES: usize = 11;
+
+/// The f32 lanes of line `l` of a prepared Q8_K block.
+///
+/// # Safety
+///
+/// AVX-512 present; `p` points at a prepared block.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn line(p: *const u8, l: usize) -> __m512i {
+    // SAFETY: the caller guarantees a whole prepared block (64-byte aligned lines).
+    unsafe { _mm512_load_si512(p.add(64 * l) as *const _) }
+}
+
+/// Two Q4_K rows against four prepared token pairs: `out[r][t]`, each with the bits of the
+/// AVX2 `dot_q4_k` (same integer lanes, same f32 steps per token).
+///
+/// # Safety
+///
+/// AVX-512 F/BW/VL/VNNI present; each row is `nb` 144-byte blocks; `pairs` holds four pairs of
+/// `nb` prepared blocks each (`K_LINES` lines per block).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn q4_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 8]; 2] {
+    use crate::quant::k::k4_scales_mins;
+    debug_assert!(rows.iter().all(|r| r.len() == nb * 144));
+    debug_assert!(pairs.len() == 4 * nb * K_LINES);
+    let stride = nb * K_LINES * 64;
+    let pp = pairs.as_ptr() as *const u8;
+    let m4 = _mm512_set1_epi8(0x0F);
+    let mut acc = [[_mm512_setzero_ps(); 4]; 2];
+    let mut acc_m = [[_mm256_setzero_ps(); 4]; 2];
+    for i in 0..nb {
+        let blk = |p: usize| pp.wrapping_add(p * stride + i * K_LINES * 64);
+        for r in 0..2 {
+            let b = &rows[r][i * 144..(i + 1) * 144];
+            let (dx, dmx) = (crate::quant::f16_at(b), crate::quant::f16_at(&b[2..]));
+            let (sc, mn) = k4_scales_mins(&b[4..16]);
+            let mins = _mm256_broadcastsi128_si256(_mm_setr_epi16(
+                mn[0] as i16,
+                mn[1] as i16,
+                mn[2] as i16,
+                mn[3] as i16,
+                mn[4] as i16,
+                mn[5] as i16,
+                mn[6] as i16,
+                mn[7] as i16,
+            ));
+            for p in 0..4 {
+                // SAFETY: pair p's block i is inside `pairs` (length above).
+                let tail = unsafe { line(blk(p), 10) };
+                let q8s = _mm512_castsi512_si256(tail);
+                let neg_d = _mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(tail));
+                let prod = _mm256_madd_epi16(mins, q8s);
+                let dmin = _mm256_mul_ps(neg_d, _mm256_set1_ps(dmx));
+                acc_m[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), acc_m[r][p]);
+            }
+            let mut sumi = [_mm512_setzero_si512(); 4];
+            for j in 0..4 {
+                // SAFETY: quants [16 + 32j, 48 + 32j) are inside the 144-byte block.
+                let q4 = _mm512_broadcast_i64x4(unsafe {
+                    _mm256_loadu_si256(b.as_ptr().add(16 + 32 * j) as *const __m256i)
+                });
+                let q4l = _mm512_and_si512(q4, m4);
+                let q4h = _mm512_and_si512(_mm512_srli_epi16::<4>(q4), m4);
+                let sl = _mm512_set1_epi16(sc[2 * j] as i16);
+                let sh = _mm512_set1_epi16(sc[2 * j + 1] as i16);
+                for p in 0..4 {
+                    // SAFETY: as above.
+                    let (q8l, q8h) = unsafe { (line(blk(p), 2 * j), line(blk(p), 2 * j + 1)) };
+                    let pl = _mm512_madd_epi16(sl, _mm512_maddubs_epi16(q4l, q8l));
+                    let ph = _mm512_madd_epi16(sh, _mm512_maddubs_epi16(q4h, q8h));
+                    sumi[p] = _mm512_add_epi32(sumi[p], _mm512_add_epi32(pl, ph));
+                }
+            }
+            for p in 0..4 {
+                // SAFETY: as above.
+                let yd = _mm512_castsi512_ps(unsafe { line(blk(p), 8) });
+                let d = _mm512_mul_ps(yd, _mm512_set1_ps(dx));
+                acc[r][p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi[p]), acc[r][p]);
+            }
+        }
+    }
+    let mut out = [[0f32; 8]; 2];
+    for r in 0..2 {
+        for p in 0..4 {
+            let [a, b] = hsum_pair(acc[r][p]);
+            let m = acc_m[r][p];
+            let [ma, mb] = [_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m)].map(|m| {
+                let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+                _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+            });
+            out[r][2 * p] = a + ma;
+            out[r][2 * p + 1] = b + mb;
+        }
+    }
+    out
+}
+
+/// Two Q6_K rows against four prepared token pairs: `out[r][t]`, each with the bits of the
+/// AVX2 `dot_q6_k`.
+///
+/// # Safety
+///
+/// As [`q4_k_2x8`], with 210-byte weight blocks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn q6_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 8]; 2] {
+    debug_assert!(rows.iter().all(|r| r.len() == nb * 210));
+    debug_assert!(pairs.len() == 4 * nb * K_LINES);
+    let stride = nb * K_LINES * 64;
+    let pp = pairs.as_ptr() as *const u8;
+    let mut acc = [[_mm512_setzero_ps(); 4]; 2];
+    for i in 0..nb {
+        let blk = |p: usize| pp.wrapping_add(p * stride + i * K_LINES * 64);
+        for r in 0..2 {
+            let b = &rows[r][i * 210..(i + 1) * 210];
+            let dx = crate::quant::f16_at(&b[208..]);
+            let scales = &b[192..208];
+            // SAFETY: the 16 scale bytes are inside the block.
+            let scales16 = _mm512_broadcast_i64x4(_mm256_cvtepi8_epi16(unsafe {
+                _mm_loadu_si128(scales.as_ptr() as *const __m128i)
+            }));
+            let mut sumi = [_mm512_setzero_si512(); 4];
+            for h in 0..2 {
+                // SAFETY: `b` is a whole 210-byte block.
+                let q = unsafe { super::act_dot::q6_half(b, h) };
+                for (s, qv) in q.into_iter().enumerate() {
+                    let qv = _mm512_broadcast_i64x4(qv);
+                    let g = 8 * h + 2 * s;
+                    let sv = _mm512_broadcast_i64x4(_mm256_set_m128i(
+                        _mm_set1_epi16(scales[g + 1] as i8 as i16),
+                        _mm_set1_epi16(scales[g] as i8 as i16),
+                    ));
+                    for p in 0..4 {
+                        // SAFETY: pair p's block i is inside `pairs`.
+                        let q8 = unsafe { line(blk(p), 4 * h + s) };
+                        let v = _mm512_madd_epi16(sv, _mm512_maddubs_epi16(qv, q8));
+                        sumi[p] = _mm512_add_epi32(sumi[p], v);
+                    }
+                }
+            }
+            for p in 0..4 {
+                // SAFETY: as above.
+                let (bsums, yd) = unsafe { (line(blk(p), 9), line(blk(p), 8)) };
+                let offset = _mm512_slli_epi32::<5>(_mm512_madd_epi16(bsums, scales16));
+                let s = _mm512_sub_epi32(sumi[p], offset);
+                let d = _mm512_mul_ps(_mm512_castsi512_ps(yd), _mm512_set1_ps(dx));
+                acc[r][p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[r][p]);
+            }
+        }
+    }
+    let mut out = [[0f32; 8]; 2];
+    for r in 0..2 {
+        for p in 0..4 {
+            let [a, b] = hsum_pair(acc[r][p]);
+            out[r][2 * p] = a;
+            out[r][2 * p + 1] = b;
+        }
+    }
+    out
+}
