@@ -263,4 +263,115 @@ mod tests {
         );
         assert!(out.iter().all(|&o| o == 1.0), "{out:?}");
     }
+
+    /// A small deterministic generator (splitmix64) for the group test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+        /// `n` f16-rounded values uniform in `[-scale, scale)`.
+        fn f16s(&mut self, n: usize, scale: f32) -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+                    round_f16((2.0 * u - 1.0) * scale)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn attend_group_has_the_bits_of_attend_per_query() {
+        let mut rng = Rng(0x00a7_7e4d);
+        // One scratch each, reused across every case (stale contents must not leak).
+        let (mut sg, mut s1) = (Scratch::default(), Scratch::default());
+        let mut checked = 0;
+        for case in 0..256 {
+            let hd = [64, 256][case % 2];
+            let kv_dim = 2 * hd;
+            let off = [0, hd][(case / 2) % 2];
+            let eight = (case / 4) % 2 == 0;
+            let window = (case / 8) % 2 == 0;
+            let base = if (case / 16) % 2 == 0 {
+                0
+            } else {
+                1 + rng.below(100)
+            };
+            // Two positions (not always adjacent), the first at least one past `base`.
+            let p0 = base + 1 + rng.below(150);
+            let p1 = p0 + 1 + rng.below(3);
+            let start_of = |pos: usize, w: usize| {
+                if window {
+                    (pos + 1).saturating_sub(w).max(base)
+                } else {
+                    base
+                }
+            };
+            // A window short enough to cut the cache above `base` (start > base here).
+            let w = 1 + rng.below(p0 - base);
+            let cells = p1 + 1 - base;
+            let keys = rng.f16s(cells * kv_dim, 1.0);
+            let vals = rng.f16s(cells * kv_dim, 2.0);
+            let scale = [0.05, 0.5, 3.0][rng.below(3)];
+            let heads: Vec<Vec<f32>> = (0..4).map(|_| rng.f16s(hd, scale)).collect();
+            // (position, head): 2 positions × 4 heads, or three queries across both positions.
+            let picks: Vec<(usize, usize)> = if eight {
+                [p0, p1]
+                    .iter()
+                    .flat_map(|&p| (0..4).map(move |h| (p, h)))
+                    .collect()
+            } else {
+                vec![(p0, 2), (p1, 0), (p1, 3)]
+            };
+            let queries: Vec<Query> = picks
+                .iter()
+                .map(|&(pos, h)| Query {
+                    q: &heads[h],
+                    start: start_of(pos, w),
+                    pos,
+                })
+                .collect();
+            if window {
+                assert!(queries.iter().all(|q| q.start > 0 && q.start >= base));
+            }
+            let cache = Cache {
+                keys: &keys,
+                vals: &vals,
+                kv_dim,
+                base,
+            };
+            let mut got = vec![vec![f32::NAN; hd]; queries.len()];
+            {
+                let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| &mut o[..]).collect();
+                attend_group(&cache, off, &queries, &mut sg, &mut outs);
+            }
+            for (i, q) in queries.iter().enumerate() {
+                let mut want = vec![f32::NAN; hd];
+                attend(
+                    q.q, &keys, &vals, kv_dim, off, base, q.start, q.pos, &mut s1, &mut want,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got[i]),
+                    bits(&want),
+                    "case {case}: hd {hd} off {off} base {base} query {i} of {} \
+                     (pos {} start {})",
+                    queries.len(),
+                    q.pos,
+                    q.start
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 128 * 8 + 128 * 3);
+    }
 }
