@@ -224,7 +224,7 @@ mod wide {
     // SAFETY (all): callers check that the CPU has AVX-512F, AVX2 and FMA before calling.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn dot(k: &[f32], qs: &[&[f32]], out: &mut [f32]) {
-        if k.len() % STEP != 0 {
+        if !k.len().is_multiple_of(STEP) {
             return super::dot_multi_body(k, qs, out);
         }
         let mut i = 0;

@@ -157,7 +157,7 @@ fn round_trip_error_within_bounds_on_fixture_rows() {
         }
         let x = f32s_hex(r["x_hex"].as_str().expect("x_hex"));
         for dtype in TYPES {
-            if x.len() % dtype.block_len() == 0 {
+            if x.len().is_multiple_of(dtype.block_len()) {
                 check_round_trip(dtype, &x).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         }

@@ -318,10 +318,15 @@ impl Model {
                 threads,
                 self.precision,
             );
-            match self.precision {
-                Precision::Mixed => geglu_table(&mut gate, &up),
-                Precision::F32 => geglu(&mut gate, &up),
-            }
+            // Element-wise, so spread over threads by tokens.
+            let precision = self.precision;
+            for_units(&mut gate, ff, threads.min(n), |toks, g| {
+                let u = &up[toks.start * ff..toks.end * ff];
+                match precision {
+                    Precision::Mixed => geglu_table(g, u),
+                    Precision::F32 => geglu(g, u),
+                }
+            });
             matmul(
                 st.data(&lw.w_down.loc),
                 &lw.w_down,

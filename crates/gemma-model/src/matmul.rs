@@ -40,9 +40,17 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
     let (dtype, rb, cols) = (w.dtype(), w.row_bytes, w.cols);
     let qb = act_bytes(dtype, cols);
     let mut xq = vec![0u8; n_tok * qb];
-    for (xt, qt) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(qb)) {
-        quantize_act(dtype, xt, qt);
-    }
+    for_units(
+        &mut xq,
+        qb,
+        threads.min(n_tok.div_ceil(16)),
+        |toks, chunk| {
+            let xs = &x[toks.start * cols..toks.end * cols];
+            for (xt, qt) in xs.chunks_exact(cols).zip(chunk.chunks_exact_mut(qb)) {
+                quantize_act(dtype, xt, qt);
+            }
+        },
+    );
     let row = |r: usize| &data[r * rb..(r + 1) * rb];
     if n_tok == 1 && dtype == DType::Q8_0 {
         // Four rows per call: the activation is loaded once for all four.
@@ -103,7 +111,7 @@ fn matmul_q8(data: &[u8], w: &QMatrix, x: &[f32], n_tok: usize, out: &mut [f32],
             }
             (range, local)
         });
-        return scatter(parts, w.rows, n_tok, out);
+        return scatter(parts, w.rows, out);
     }
     per_tile(
         w.rows,
@@ -179,18 +187,21 @@ fn per_tile<S: Default>(
         }
         (range, local)
     });
-    scatter(parts, rows, n_tok, out);
+    scatter(parts, rows, out);
 }
 
 /// Per-thread `(tokens, rows-in-range)` blocks into the `(tokens, rows)` output.
-fn scatter(parts: Vec<(Range<usize>, Vec<f32>)>, rows: usize, n_tok: usize, out: &mut [f32]) {
-    for (range, local) in parts {
-        let n = range.len();
-        for t in 0..n_tok {
-            out[t * rows + range.start..t * rows + range.end]
-                .copy_from_slice(&local[t * n..(t + 1) * n]);
+fn scatter(parts: Vec<(Range<usize>, Vec<f32>)>, rows: usize, out: &mut [f32]) {
+    // Tokens spread over the threads (the parts were computed in parallel too).
+    let threads = parts.len();
+    for_units(out, rows, threads, |toks, chunk| {
+        for (range, local) in &parts {
+            let n = range.len();
+            for (t, dst) in toks.clone().zip(chunk.chunks_exact_mut(rows)) {
+                dst[range.clone()].copy_from_slice(&local[t * n..(t + 1) * n]);
+            }
         }
-    }
+    });
 }
 
 /// Copy row `id` of a stored matrix (an embedding) into `out` as f32.

@@ -24,9 +24,10 @@ pub fn split(n: usize, threads: usize) -> Vec<Range<usize>> {
 
 /// Run `f(unit_range, out_chunk)` over `out` cut into `n_units` units of `unit_len` values each,
 /// spread over `threads` threads; each thread gets a contiguous run of units.
-pub fn for_units<F>(out: &mut [f32], unit_len: usize, threads: usize, f: F)
+pub fn for_units<T, F>(out: &mut [T], unit_len: usize, threads: usize, f: F)
 where
-    F: Fn(Range<usize>, &mut [f32]) + Sync,
+    T: Send,
+    F: Fn(Range<usize>, &mut [T]) + Sync,
 {
     let n_units = out.len().checked_div(unit_len).unwrap_or(0);
     let ranges = split(n_units, threads);

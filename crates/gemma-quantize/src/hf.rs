@@ -93,7 +93,7 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str) -> Vec<(String, Value)> {
         // llama.cpp assumes every 6th layer global for gemma3 (every 2nd for gemma2); say
         // which layers slide when the configuration differs.
         let period = if a == "gemma2" { 2 } else { 6 };
-        let default_local = |i: usize| (i + 1) % period != 0;
+        let default_local = |i: usize| !(i + 1).is_multiple_of(period);
         let differs = cfg
             .layers
             .iter()

@@ -114,7 +114,7 @@ fn use_more_bits(i_layer: usize, n_layers: usize) -> bool {
 
 /// `tensor_type_fallback`: a type whose blocks fill rows of `ncols`.
 pub fn fallback(ncols: u64, target: DType) -> DType {
-    if ncols % target.block_len() as u64 == 0 {
+    if ncols.is_multiple_of(target.block_len() as u64) {
         return target;
     }
     let ret = match target {
@@ -124,7 +124,7 @@ pub fn fallback(ncols: u64, target: DType) -> DType {
         DType::Q6_K => DType::Q8_0,
         other => other,
     };
-    if ncols % ret.block_len() as u64 != 0 {
+    if !ncols.is_multiple_of(ret.block_len() as u64) {
         DType::F16
     } else {
         ret
@@ -161,7 +161,7 @@ pub fn plan_types(ftype: FileType, model: MixModel, tensors: &[TensorShape]) -> 
         let mut new = default;
         let nx = t.dims[0];
         if cat == Category::Output || (tied && cat == Category::TokenEmbd) {
-            if nx % default.block_len() as u64 != 0 {
+            if !nx.is_multiple_of(default.block_len() as u64) {
                 new = DType::Q8_0;
             } else if new != DType::Q8_0 {
                 new = DType::Q6_K;

@@ -130,7 +130,7 @@ pub fn act_type(w: DType) -> ActType {
 pub fn act_bytes(w: DType, n: usize) -> usize {
     let a = act_type(w);
     assert!(
-        n % a.block_len() == 0,
+        n.is_multiple_of(a.block_len()),
         "act_bytes: {n} activations are not whole {a} blocks of {} (weights {w})",
         a.block_len()
     );
@@ -142,7 +142,7 @@ pub fn act_bytes(w: DType, n: usize) -> usize {
 fn check_quant(w: DType, n: usize, out_len: usize) {
     let a = act_type(w);
     assert!(
-        n % a.block_len() == 0 && out_len == n / a.block_len() * a.block_bytes(),
+        n.is_multiple_of(a.block_len()) && out_len == n / a.block_len() * a.block_bytes(),
         "quantize_act: {n} activations for {w} weights need {n}/{} {a} blocks of {} bytes, \
          got {out_len} bytes",
         a.block_len(),
@@ -156,7 +156,7 @@ fn check_quant(w: DType, n: usize, out_len: usize) {
 fn check_dot(w: DType, row_len: usize, xq_len: usize) -> usize {
     let bb = w.block_bytes();
     assert!(
-        row_len % bb == 0,
+        row_len.is_multiple_of(bb),
         "dot_row_act: a {w} row of {row_len} bytes is not whole blocks of {bb}"
     );
     let n = row_len / bb * w.block_len();

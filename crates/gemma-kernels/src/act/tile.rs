@@ -44,7 +44,7 @@ impl TokenBatch {
     /// If `x` is not `n` whole rows of blocks of `w`.
     pub fn new(w: DType, x: &[f32], n: usize) -> Self {
         assert!(
-            n > 0 && x.len() % n == 0,
+            n > 0 && x.len().is_multiple_of(n),
             "TokenBatch: {} values for {n} tokens",
             x.len()
         );
@@ -71,7 +71,7 @@ impl TokenBatch {
         );
         let act = act_type(w);
         assert!(
-            n > 0 && xq.len() % n == 0 && (xq.len() / n) % act.block_bytes() == 0,
+            n > 0 && xq.len().is_multiple_of(n) && (xq.len() / n).is_multiple_of(act.block_bytes()),
             "TokenBatch: {} bytes are not {n} rows of {act} blocks",
             xq.len()
         );

@@ -82,7 +82,7 @@ pub fn quantize_row(dtype: DType, src: &[f32], dst: &mut [u8]) -> Result<(), Qua
         return Err(QuantizeError::Unsupported { dtype });
     }
     let block = dtype.block_len();
-    if src.len() % block != 0 {
+    if !src.len().is_multiple_of(block) {
         return Err(QuantizeError::PartialBlock {
             dtype,
             n: src.len(),

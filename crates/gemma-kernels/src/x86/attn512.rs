@@ -5,6 +5,7 @@
 //! Every function is an `unsafe fn` with AVX-512F enabled: callers must have confirmed the CPU
 //! has it and pass the lengths documented on each.
 #![allow(unsafe_code)]
+#![allow(clippy::needless_range_loop)] // register arrays read best indexed
 
 use std::arch::x86_64::*;
 
@@ -33,7 +34,7 @@ unsafe fn reduce16(x: __m512) -> f64 {
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn dot_f16_x4(k: &[f32], qs: [&[f32]; 4]) -> [f32; 4] {
     let n = k.len();
-    debug_assert!(n % 64 == 0 && qs.iter().all(|q| q.len() == n));
+    debug_assert!(n.is_multiple_of(64) && qs.iter().all(|q| q.len() == n));
     let mut acc = [[_mm512_setzero_ps(); 4]; 4];
     let kp = k.as_ptr();
     let qp = qs.map(|q| q.as_ptr());

@@ -10,6 +10,7 @@
 //! Every function is an `unsafe fn` with AVX-512 F/BW/VL/VNNI enabled: callers must have
 //! confirmed the CPU has them and pass the lengths documented on each.
 #![allow(unsafe_code)]
+#![allow(clippy::needless_range_loop)] // register arrays read best indexed
 
 use std::arch::x86_64::*;
 
