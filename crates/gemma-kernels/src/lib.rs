@@ -1,10 +1,11 @@
 //! Pure numeric kernels over slices: the tensor type table, dequantization and dot products.
 //!
-//! Every function here is single-threaded and allocation-free; threads live in the model layer.
+//! Every function here is single-threaded; threads live in the model layer.
 //!
 //! Each kernel has a portable scalar reference (`*_scalar`, public so tests can compare);
 //! [`dot_f32`], [`axpy_f32`] and [`dot_row`] dispatch to AVX2+FMA versions on x86-64 CPUs
-//! that have them. The level is chosen once per process ([`kernel_level`]) and can be forced
+//! that have them, and the prompt kernels ([`dot_rows_tokens`], [`ggml_multi`]) to AVX-512
+//! ones where the CPU has AVX-512 with VNNI. The level is chosen once per process ([`kernel_level`]) and can be forced
 //! with the environment variable `GEMMA_KERNELS=scalar|avx2|avx512|auto`.
 //!
 //! Besides the f32 products, [`quantize_act`] and [`dot_row_act`] reproduce llama.cpp's

@@ -8,7 +8,8 @@ use gemma_kernels::{kernel_level, KernelLevel};
 #[test]
 fn kernel_level_is_named() {
     let name = kernel_level();
-    assert!(["scalar", "avx2+fma"].contains(&name), "{name}");
+    assert!(["scalar", "avx2+fma", "avx512"].contains(&name), "{name}");
+    assert_eq!(name, gemma_kernels::active_level().name());
     assert!(gemma_kernels::active_level().is_supported());
     assert!(KernelLevel::Scalar.is_supported());
     println!("active kernel level: {name}");
