@@ -271,11 +271,7 @@ mod wide {
 ///
 /// If a query's length differs from `k`'s or `out` is not one value per query.
 pub fn dot_f16_multi(k: &[f32], qs: &[&[f32]], out: &mut [f32]) {
-    assert_eq!(qs.len(), out.len(), "dot_f16_multi: one output per query");
-    assert!(
-        qs.iter().all(|q| q.len() == k.len()),
-        "dot_f16_multi: length mismatch"
-    );
+    check_dot(k, qs, out);
     #[cfg(target_arch = "x86_64")]
     match crate::active_level() {
         // SAFETY: each level is only selected after detecting the features its kernels use.
@@ -329,11 +325,7 @@ pub fn vp_multi(
 ///
 /// As [`dot_f16_multi`].
 pub fn dot_f16_multi_scalar(k: &[f32], qs: &[&[f32]], out: &mut [f32]) {
-    assert_eq!(qs.len(), out.len(), "dot_f16_multi: one output per query");
-    assert!(
-        qs.iter().all(|q| q.len() == k.len()),
-        "dot_f16_multi: length mismatch"
-    );
+    check_dot(k, qs, out);
     dot_multi_body(k, qs, out)
 }
 
@@ -376,4 +368,13 @@ fn check_vp(vals: usize, stride: usize, off: usize, ps: &[&[f32]], outs: &[&mut 
         "vp_multi: value rows out of range"
     );
     true
+}
+
+/// The checks of [`dot_f16_multi`].
+fn check_dot(k: &[f32], qs: &[&[f32]], out: &[f32]) {
+    assert_eq!(qs.len(), out.len(), "dot_f16_multi: one output per query");
+    assert!(
+        qs.iter().all(|q| q.len() == k.len()),
+        "dot_f16_multi: length mismatch"
+    );
 }
