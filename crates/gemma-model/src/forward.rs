@@ -1,19 +1,12 @@
 //! The forward pass: one transformer block for every Gemma generation, driven by `ModelConfig`.
 
-use gemma_kernels::{axpy_f32, dot_f32};
-
-use crate::ggml_attn;
-use crate::matmul::{matmul, row};
-use crate::ops::{
-    geglu, rms_norm, rms_norm_rows, rope_apply, rope_apply_fused, rope_cos_sin, softcap, softmax,
-    RopeAngles,
-};
-use crate::parallel::for_units;
+use crate::attention::AttnSpec;
+use crate::matmul::{matmul, matmul_fused, row, Product};
+use crate::ops::{geglu, rms_norm, rms_norm_rows, softcap};
+use crate::parallel::{cut, for_units, run_parts, split};
 use crate::precision::{geglu_table, round_f16_slice};
+use crate::steps::{residual, RopeTables};
 use crate::{KvCache, Model, ModelError, Precision};
-
-/// Applies RoPE to one head from its `(cos, sin)` table.
-type RopeFn = fn(&mut [f32], &[(f32, f32)]);
 
 /// Tokens per micro-batch of [`Model::forward`] (measured on the default model: 128 beats 64,
 /// 256 and 512 for prompt speed, and keeps the working buffers small).
@@ -136,74 +129,64 @@ impl Model {
         let mut o = vec![0f32; n * d];
         let mut gate = vec![0f32; n * ff];
         let mut up = vec![0f32; n * ff];
-        let mut cs = Vec::with_capacity(hd / 2);
+        let mixed = self.precision == Precision::Mixed;
+        let scale = cfg.query_scale();
+        let by_token = split(n, threads);
+        let mut rope_tables = RopeTables::new(pos0, n, hd, self.precision);
 
+        // h = attn_norm(x) for the first layer; later layers get theirs with a residual add.
+        if let Some(first) = w.layers.first() {
+            let parts = cut(&mut x, d, &by_token)
+                .into_iter()
+                .zip(cut(&mut h, d, &by_token))
+                .collect();
+            run_parts(threads, parts, |(x, h)| {
+                h.copy_from_slice(x);
+                rms_norm_rows(h, &first.attn_norm, eps);
+            });
+        }
         for (l, (lw, lc)) in w.layers.iter().zip(&cfg.layers).enumerate() {
             // Attention.
-            h.copy_from_slice(&x);
-            rms_norm_rows(&mut h, &lw.attn_norm, eps);
-            matmul(
-                st.data(&lw.wq.loc),
-                &lw.wq,
-                &h,
-                n,
-                &mut q,
-                threads,
-                self.precision,
-            );
-            matmul(
-                st.data(&lw.wk.loc),
-                &lw.wk,
-                &h,
-                n,
-                &mut k,
-                threads,
-                self.precision,
-            );
-            matmul(
-                st.data(&lw.wv.loc),
-                &lw.wv,
-                &h,
-                n,
-                &mut v,
-                threads,
-                self.precision,
-            );
-            let (how, rope): (_, RopeFn) = match self.precision {
-                Precision::Mixed => (RopeAngles::Ggml, rope_apply_fused),
-                Precision::F32 => (RopeAngles::Reference, rope_apply),
-            };
-            for t in 0..n {
-                rope_cos_sin(
-                    pos0 + t,
-                    lc.rope_theta,
-                    lc.rope_scaling_factor,
-                    hd,
-                    how,
-                    &mut cs,
-                );
-                for head in q[t * qd..(t + 1) * qd].chunks_exact_mut(hd) {
-                    if let Some(qn) = &lw.q_norm {
-                        rms_norm(head, qn, eps);
+            let qkv = [(&lw.wq, &mut q), (&lw.wk, &mut k), (&lw.wv, &mut v)];
+            let mut products = qkv.map(|(m, out)| Product {
+                data: st.data(&m.loc),
+                w: m,
+                out,
+            });
+            matmul_fused(&mut products, &h, n, threads, self.precision);
+            // Per token: QK-norm and RoPE; with the mixed numerics, f16 keys and values
+            // (llama.cpp's f16 KV cache) and queries pre-scaled, then rounded to f16 for K·Q.
+            let (table, rope) = rope_tables.get(lc.rope_theta, lc.rope_scaling_factor);
+            let parts = cut(&mut q, qd, &by_token)
+                .into_iter()
+                .zip(cut(&mut k, kvd, &by_token))
+                .zip(cut(&mut v, kvd, &by_token))
+                .zip(by_token.iter().cloned())
+                .collect();
+            run_parts(threads, parts, |(((q, k), v), toks)| {
+                for (i, t) in toks.enumerate() {
+                    let cs = &table[t * hd / 2..(t + 1) * hd / 2];
+                    let heads = q[i * qd..(i + 1) * qd].chunks_exact_mut(hd);
+                    for head in heads {
+                        if let Some(qn) = &lw.q_norm {
+                            rms_norm(head, qn, eps);
+                        }
+                        rope(head, cs);
                     }
-                    rope(head, &cs);
-                }
-                for head in k[t * kvd..(t + 1) * kvd].chunks_exact_mut(hd) {
-                    if let Some(kn) = &lw.k_norm {
-                        rms_norm(head, kn, eps);
+                    for head in k[i * kvd..(i + 1) * kvd].chunks_exact_mut(hd) {
+                        if let Some(kn) = &lw.k_norm {
+                            rms_norm(head, kn, eps);
+                        }
+                        rope(head, cs);
                     }
-                    rope(head, &cs);
                 }
-            }
-            let mixed = self.precision == Precision::Mixed;
-            if mixed {
-                // llama.cpp: f16 KV cache; queries pre-scaled, then rounded to f16 for K·Q.
-                round_f16_slice(&mut k);
-                round_f16_slice(&mut v);
-                let scale = cfg.query_scale();
-                q.iter_mut().for_each(|x| *x *= scale);
-                round_f16_slice(&mut q);
-            }
+                if mixed {
+                    round_f16_slice(k);
+                    round_f16_slice(v);
+                    q.iter_mut().for_each(|x| *x *= scale);
+                    round_f16_slice(q);
+                }
+            });
             cache.k[l].extend_from_slice(&k);
             cache.v[l].extend_from_slice(&v);
             let spec = AttnSpec {
@@ -214,75 +197,11 @@ impl Model {
                 kv_dim: kvd,
                 group: cfg.num_attention_heads / cfg.num_key_value_heads,
                 window: lc.sliding_window,
-                scale: if mixed { 1.0 } else { cfg.query_scale() },
+                scale: if mixed { 1.0 } else { scale },
                 softcap: cfg.attn_logit_softcapping,
                 ggml: mixed,
             };
-            if n == 1 {
-                // One token: spread the heads over threads.
-                for_units(&mut attn, hd, threads, |heads, out| {
-                    let mut scratch = Scratch::default();
-                    for (i, head) in heads.enumerate() {
-                        let qh = &q[head * hd..(head + 1) * hd];
-                        spec.attend(qh, head, pos0, &mut scratch, &mut out[i * hd..(i + 1) * hd]);
-                    }
-                });
-            } else if spec.ggml && spec.softcap.is_none() {
-                // A batch with llama.cpp's numerics: tokens spread over threads; the heads of a
-                // KV head, for two tokens at a time, read its keys and values together.
-                let group = spec.group;
-                let n_heads = cfg.num_attention_heads;
-                let cache_view = ggml_attn::Cache {
-                    keys: spec.keys,
-                    vals: spec.vals,
-                    kv_dim: kvd,
-                    base: spec.base,
-                };
-                for_units(&mut attn, qd, threads, |toks, out| {
-                    let mut scratch = ggml_attn::Scratch::default();
-                    for t0 in toks.clone().step_by(2) {
-                        let tn = (t0 + 2).min(toks.end);
-                        let rows = &mut out[(t0 - toks.start) * qd..(tn - toks.start) * qd];
-                        let mut heads: Vec<Option<&mut [f32]>> =
-                            rows.chunks_exact_mut(hd).map(Some).collect();
-                        for g in 0..cfg.num_key_value_heads {
-                            let mut queries = Vec::with_capacity(2 * group);
-                            let mut outs = Vec::with_capacity(2 * group);
-                            for t in t0..tn {
-                                let pos = pos0 + t;
-                                for head in g * group..(g + 1) * group {
-                                    queries.push(ggml_attn::Query {
-                                        q: &q[t * qd + head * hd..][..hd],
-                                        start: spec.window_start(pos),
-                                        pos,
-                                    });
-                                    let slot = (t - t0) * n_heads + head;
-                                    outs.push(heads[slot].take().expect("each head once"));
-                                }
-                            }
-                            ggml_attn::attend_group(
-                                &cache_view,
-                                g * hd,
-                                &queries,
-                                &mut scratch,
-                                &mut outs,
-                            );
-                        }
-                    }
-                });
-            } else {
-                // A batch: spread the tokens over threads.
-                for_units(&mut attn, qd, threads, |toks, out| {
-                    let mut scratch = Scratch::default();
-                    for (i, t) in toks.enumerate() {
-                        for head in 0..cfg.num_attention_heads {
-                            let qh = &q[t * qd + head * hd..][..hd];
-                            let dst = &mut out[i * qd + head * hd..][..hd];
-                            spec.attend(qh, head, pos0 + t, &mut scratch, dst);
-                        }
-                    }
-                });
-            }
+            spec.attend_batch(&q, pos0, threads, &mut attn);
             matmul(
                 st.data(&lw.wo.loc),
                 &lw.wo,
@@ -292,32 +211,25 @@ impl Model {
                 threads,
                 self.precision,
             );
-            if let Some(pn) = &lw.post_attn_norm {
-                rms_norm_rows(&mut o, pn, eps);
-            }
-            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            // x += post_attn_norm(o); h = ffn_norm(x).
+            residual(
+                (&mut x, &mut o, &mut h),
+                d,
+                &by_token,
+                threads,
+                lw.post_attn_norm.as_deref(),
+                Some(&lw.ffn_norm),
+                eps,
+            );
 
             // Feed-forward (GeGLU).
-            h.copy_from_slice(&x);
-            rms_norm_rows(&mut h, &lw.ffn_norm, eps);
-            matmul(
-                st.data(&lw.w_gate.loc),
-                &lw.w_gate,
-                &h,
-                n,
-                &mut gate,
-                threads,
-                self.precision,
-            );
-            matmul(
-                st.data(&lw.w_up.loc),
-                &lw.w_up,
-                &h,
-                n,
-                &mut up,
-                threads,
-                self.precision,
-            );
+            let gate_up = [(&lw.w_gate, &mut gate), (&lw.w_up, &mut up)];
+            let mut products = gate_up.map(|(m, out)| Product {
+                data: st.data(&m.loc),
+                w: m,
+                out,
+            });
+            matmul_fused(&mut products, &h, n, threads, self.precision);
             // Element-wise, so spread over threads by tokens.
             let precision = self.precision;
             for_units(&mut gate, ff, threads.min(n), |toks, g| {
@@ -336,10 +248,16 @@ impl Model {
                 threads,
                 self.precision,
             );
-            if let Some(pn) = &lw.post_ffn_norm {
-                rms_norm_rows(&mut o, pn, eps);
-            }
-            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            // x += post_ffn_norm(o); h = the next layer's attn_norm(x).
+            residual(
+                (&mut x, &mut o, &mut h),
+                d,
+                &by_token,
+                threads,
+                lw.post_ffn_norm.as_deref(),
+                w.layers.get(l + 1).map(|nl| &nl.attn_norm[..]),
+                eps,
+            );
         }
         cache.commit(n);
 
@@ -365,78 +283,4 @@ impl Model {
         }
         Ok(logits)
     }
-}
-
-/// What one layer's attention needs, shared by every query head.
-struct AttnSpec<'a> {
-    /// Keys and values of positions `base..`.
-    keys: &'a [f32],
-    vals: &'a [f32],
-    base: usize,
-    head_dim: usize,
-    kv_dim: usize,
-    group: usize,
-    window: Option<usize>,
-    scale: f32,
-    softcap: Option<f32>,
-    /// llama.cpp's numerics: f16 dot products and its softmax (see `ggml_attn`).
-    ggml: bool,
-}
-
-impl AttnSpec<'_> {
-    /// The first position a query at `pos` sees: a local layer sees the last `window`
-    /// positions, itself included.
-    fn window_start(&self, pos: usize) -> usize {
-        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
-    }
-
-    /// Attention of query head `head` at absolute position `pos` over the cached positions it may see.
-    fn attend(&self, q: &[f32], head: usize, pos: usize, scratch: &mut Scratch, out: &mut [f32]) {
-        let hd = self.head_dim;
-        let off = (head / self.group) * hd;
-        let start = self.window_start(pos);
-        if self.ggml && self.softcap.is_none() {
-            return ggml_attn::attend(
-                q,
-                self.keys,
-                self.vals,
-                self.kv_dim,
-                off,
-                self.base,
-                start,
-                pos,
-                &mut scratch.ggml,
-                out,
-            );
-        }
-        let scores = &mut scratch.scores;
-        scores.clear();
-        debug_assert!(start >= self.base, "a position the cache dropped is needed");
-        for j in start..=pos {
-            let kj = &self.keys[(j - self.base) * self.kv_dim + off..][..hd];
-            scores.push(dot_f32(q, kj) * self.scale);
-        }
-        if let Some(cap) = self.softcap {
-            softcap(scores, cap);
-        }
-        softmax(scores);
-        if self.ggml {
-            round_f16_slice(scores);
-        }
-        out.fill(0.0);
-        for (j, &p) in (start..=pos).zip(scores.iter()) {
-            axpy_f32(
-                p,
-                &self.vals[(j - self.base) * self.kv_dim + off..][..hd],
-                out,
-            );
-        }
-    }
-}
-
-/// Per-thread attention buffers.
-#[derive(Default)]
-struct Scratch {
-    scores: Vec<f32>,
-    ggml: ggml_attn::Scratch,
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use gemma_formats::{GgufFile, SafetensorsSet};
 
+mod attention;
 pub mod config;
 mod error;
 mod forward;
@@ -21,6 +22,7 @@ pub mod parallel;
 pub mod pool;
 pub mod precision;
 pub mod source;
+mod steps;
 pub mod storage;
 pub mod weights;
 

@@ -104,7 +104,7 @@ impl TokenBatch {
     }
 
     /// Token `t`'s quantized activations.
-    fn token(&self, t: usize) -> &[u8] {
+    pub fn token(&self, t: usize) -> &[u8] {
         &self.xq[t * self.qb..(t + 1) * self.qb]
     }
 }
