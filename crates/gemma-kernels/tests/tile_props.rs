@@ -56,7 +56,7 @@ fn check_all_levels(
                 } else {
                     dot_row_act(w, row, token(t))
                 };
-                let got = out[k * n + t];
+                let got = out[t * rows.len() + k];
                 prop_assert_eq!(
                     got.to_bits(),
                     want.to_bits(),

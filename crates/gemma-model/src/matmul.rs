@@ -153,8 +153,8 @@ fn mixed(products: &mut [Product], x: &[f32], n_tok: usize, threads: usize) {
                 Quantized::Batch(batch) => batch,
             };
             if !(repacks_to_q8_0(dtype) || has_token_kernel(dtype)) {
-                for (r, o) in tile.zip(out.chunks_exact_mut(n_tok)) {
-                    for (t, v) in o.iter_mut().enumerate() {
+                for (t, o) in out.chunks_exact_mut(tile.len()).enumerate() {
+                    for (v, r) in o.iter_mut().zip(tile.clone()) {
                         *v = dot_row_act(dtype, row(r), batch.token(t));
                     }
                 }
@@ -221,13 +221,14 @@ fn exact(products: &mut [Product], x: &[f32], n_tok: usize, threads: usize) {
                 }
                 return;
             }
-            deq.resize(tile.len() * cols, 0.0);
+            let len = tile.len();
+            deq.resize(len * cols, 0.0);
             for (r, d) in tile.zip(deq.chunks_exact_mut(cols)) {
                 dequantize_row(dtype, row(r), d);
             }
-            for (d, o) in deq.chunks_exact(cols).zip(out.chunks_exact_mut(n_tok)) {
-                for (t, v) in o.iter_mut().enumerate() {
-                    *v = dot_f32(d, &x[t * cols..(t + 1) * cols]);
+            for (xt, o) in x.chunks_exact(cols).zip(out.chunks_exact_mut(len)) {
+                for (v, d) in o.iter_mut().zip(deq.chunks_exact(cols)) {
+                    *v = dot_f32(d, xt);
                 }
             }
         },
@@ -250,8 +251,8 @@ struct Share<'a> {
 
 /// Every matrix's rows split over the threads; each thread works through its share of each
 /// matrix in tiles of [`ROW_TILE`] rows (one token: its whole share at once), calling
-/// `tile(scratch, product, matrix, rows, out)` with `out[k * n_tok + t]` for row `rows.start + k`
-/// and token `t`, and writes the results into the products' outputs.
+/// `tile(scratch, product, matrix, rows, out)` with `out[t * rows.len() + k]` for row
+/// `rows.start + k` and token `t`, and writes the results into the products' outputs.
 fn run_tiles<S, F>(products: &mut [Product], n_tok: usize, threads: usize, tile: F)
 where
     S: Default,
@@ -305,13 +306,10 @@ where
                 let t = r0..(r0 + ROW_TILE).min(rows.end);
                 cols.resize(t.len() * n_tok, 0.0);
                 tile(&mut scratch, product, m, t.clone(), &mut cols);
-                // Written out token by token: contiguous runs of the tile's rows.
+                // Each token's run of the tile's rows.
                 let off = r0 - rows.start;
-                for (tok, dst) in out.iter_mut().enumerate() {
-                    let dst = &mut dst[off..off + t.len()];
-                    for (k, d) in dst.iter_mut().enumerate() {
-                        *d = cols[k * n_tok + tok];
-                    }
+                for (dst, src) in out.iter_mut().zip(cols.chunks_exact(t.len())) {
+                    dst[off..off + t.len()].copy_from_slice(src);
                 }
             }
         }

@@ -171,7 +171,8 @@ fn q8_k_pairs(xq: &[u8], n: usize, nb: usize) -> Vec<Line> {
     out
 }
 
-/// `out[k * n + t]` = the dot of stored row `rows[k]` (type `w`) with token `t` of `batch`:
+/// `out[t * rows.len() + k]` = the dot of stored row `rows[k]` (type `w`) with token `t` of
+/// `batch` (token by token, each token's results contiguous):
 /// the bits of [`crate::dot_row_act`] (or, at the scalar level, of [`dot_row_act_scalar`]).
 ///
 /// Q5_0 rows are taken repacked as Q8_0 (see [`crate::repack_q8_0`]), so pass `w` = Q8_0.
@@ -195,11 +196,12 @@ pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [
     for r in rows {
         check_dot(w, r.len(), batch.qb);
     }
+    let nr = rows.len();
     match batch.level {
         KernelLevel::Scalar => {
-            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
-                for (t, v) in o.iter_mut().enumerate() {
-                    *v = dot_row_act_scalar(w, r, batch.token(t));
+            for (k, r) in rows.iter().enumerate() {
+                for t in 0..n {
+                    out[t * nr + k] = dot_row_act_scalar(w, r, batch.token(t));
                 }
             }
         }
@@ -209,14 +211,17 @@ pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [
         KernelLevel::Avx512 if matches!(w, DType::Q4_K | DType::Q6_K) => {
             k_avx512(w, rows, batch, out)
         }
-        _ if w == DType::Q8_0 => {
-            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
-                dot_q8_0_tokens(r, &batch.xq, &batch.yd, o);
-            }
-        }
         _ => {
-            for (r, o) in rows.iter().zip(out.chunks_exact_mut(n)) {
-                dot_tokens(w, r, &batch.xq, o);
+            let mut col = vec![0f32; n];
+            for (k, r) in rows.iter().enumerate() {
+                if w == DType::Q8_0 {
+                    dot_q8_0_tokens(r, &batch.xq, &batch.yd, &mut col);
+                } else {
+                    dot_tokens(w, r, &batch.xq, &mut col);
+                }
+                for (t, v) in col.iter().enumerate() {
+                    out[t * nr + k] = *v;
+                }
             }
         }
     }
@@ -226,11 +231,10 @@ pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [
 /// fours (a short last group repeats its last row).
 #[cfg(target_arch = "x86_64")]
 fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
-    let n = batch.n;
     let nb = batch.qb / 34;
     for (g, pairs) in batch.pairs.chunks_exact(GROUP / 2 * nb * 3).enumerate() {
         let t0 = g * GROUP;
-        let tn = (n - t0).min(GROUP);
+        let tn = (batch.n - t0).min(GROUP);
         for r0 in (0..rows.len()).step_by(ROWS) {
             let last = rows.len() - 1;
             let four = [0, 1, 2, 3].map(|k| rows[(r0 + k).min(last)]);
@@ -238,8 +242,9 @@ fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
             // was made); rows were checked against the token width, `pairs` is one group.
             #[allow(unsafe_code)]
             let res = unsafe { crate::x86::tile512::q8_0_4x8(four, pairs, nb) };
-            for (k, rv) in res.iter().enumerate().take(rows.len() - r0) {
-                out[(r0 + k) * n + t0..][..tn].copy_from_slice(&rv[..tn]);
+            let k = (rows.len() - r0).min(ROWS);
+            for (t, rt) in res.iter().enumerate().take(tn) {
+                out[(t0 + t) * rows.len() + r0..][..k].copy_from_slice(&rt[..k]);
             }
         }
     }
@@ -248,7 +253,6 @@ fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
 /// The AVX-512 Q4_K and Q6_K tiles: token groups outermost, rows in twos.
 #[cfg(target_arch = "x86_64")]
 fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
-    let n = batch.n;
     let nb = batch.qb / 292;
     for (g, pairs) in batch
         .pairs
@@ -256,7 +260,7 @@ fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
         .enumerate()
     {
         let t0 = g * GROUP;
-        let tn = (n - t0).min(GROUP);
+        let tn = (batch.n - t0).min(GROUP);
         for r0 in (0..rows.len()).step_by(2) {
             let two = [rows[r0], rows[(r0 + 1).min(rows.len() - 1)]];
             // SAFETY: the batch's level is only Avx512 where the CPU has it (checked when it
@@ -268,8 +272,9 @@ fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
                     _ => crate::x86::tile512::q6_k_2x8(two, pairs, nb),
                 }
             };
-            for (k, rv) in res.iter().enumerate().take(rows.len() - r0) {
-                out[(r0 + k) * n + t0..][..tn].copy_from_slice(&rv[..tn]);
+            let k = (rows.len() - r0).min(2);
+            for (t, rt) in res.iter().enumerate().take(tn) {
+                out[(t0 + t) * rows.len() + r0..][..k].copy_from_slice(&rt[..k]);
             }
         }
     }

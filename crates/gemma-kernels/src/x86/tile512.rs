@@ -14,7 +14,6 @@
 
 use std::arch::x86_64::*;
 
-use super::f32s::hsum;
 use crate::act::tile::Line;
 
 /// Bytes of a Q8_0 block.
@@ -35,20 +34,98 @@ unsafe fn bcast_f16(p: *const u8) -> __m512 {
     _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
 }
 
-/// The two tokens' results of one accumulator, each through ggml's AVX2 horizontal sum.
+/// The last two steps of ggml's AVX2 horizontal sum for the 16 halves held by `u`, whose
+/// 128-bit lane `l` of `u[j]` holds half `l % 2` of input `2j + l / 2` after the first step
+/// (the sum of its two 128-bit quarters). Result lane `2i + h` is the sum of half `h` of input
+/// `i`: `s[0] + s[2]`, `s[1] + s[3]`, then their sum, as `hsum` adds them.
 ///
 /// # Safety
 ///
 /// AVX-512 present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn hsum_pair(v: __m512) -> [f32; 2] {
-    let lo = _mm512_castps512_ps256(v);
-    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
-    [hsum(lo), hsum(hi)]
+unsafe fn hsum_steps_2_3(u: [__m512; 4]) -> __m512 {
+    // Per 128-bit lane: [c0 + c2, c1 + c3, d0 + d2, d1 + d3].
+    let w = [0, 1].map(|m| {
+        let (c, d) = (u[2 * m], u[2 * m + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x44>(c, d),
+            _mm512_shuffle_ps::<0xEE>(c, d),
+        )
+    });
+    // Per 128-bit lane l: the totals of that lane of u[0], u[1], u[2], u[3].
+    let z = _mm512_add_ps(
+        _mm512_shuffle_ps::<0x88>(w[0], w[1]),
+        _mm512_shuffle_ps::<0xDD>(w[0], w[1]),
+    );
+    // z[4l + e] is half l % 2 of input 2e + l / 2, wanted at 4e + l.
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_ps(idx, z)
 }
 
-/// Four Q8_0 rows against four prepared token pairs (eight tokens): `out[r][t]` is the dot of
+/// ggml's AVX2 horizontal sum (`hsum`) of both 256-bit halves of eight accumulators at once,
+/// with the same additions: lane `2i + h` of the result is half `h` of `v[i]` summed.
+///
+/// # Safety
+///
+/// AVX-512 present.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn hsum_halves(v: [__m512; 8]) -> __m512 {
+    // Per input half: its low quarter plus its high quarter.
+    let u = [0, 1, 2, 3].map(|j| {
+        let (a, b) = (v[2 * j], v[2 * j + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x88>(a, b),
+            _mm512_shuffle_f32x4::<0xDD>(a, b),
+        )
+    });
+    // SAFETY: same CPU features.
+    unsafe { hsum_steps_2_3(u) }
+}
+
+/// Four rows × 8 tokens of results (`z[r / 2]` lane `8 (r % 2) + t`) as tokens × rows.
+///
+/// # Safety
+///
+/// AVX-512 present.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn by_token_4(z: [__m512; 2]) -> [[f32; 4]; 8] {
+    // Lane 4t + r (of tokens 0..4, then 4..8) takes lane 8r + t of the pair z[0], z[1].
+    let lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    let hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    let mut out = [[0f32; 4]; 8];
+    let p = out.as_mut_ptr() as *mut f32;
+    // SAFETY: `out` holds 32 floats.
+    unsafe {
+        _mm512_storeu_ps(p, _mm512_permutex2var_ps(z[0], lo, z[1]));
+        _mm512_storeu_ps(p.add(16), _mm512_permutex2var_ps(z[0], hi, z[1]));
+    }
+    out
+}
+
+/// Two rows × 8 tokens of results (lane `8r + t`) as tokens × rows.
+///
+/// # Safety
+///
+/// AVX-512 present.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn by_token_2(z: __m512) -> [[f32; 2]; 8] {
+    let idx = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    let mut out = [[0f32; 2]; 8];
+    // SAFETY: `out` holds 16 floats.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr() as *mut f32, _mm512_permutexvar_ps(idx, z)) };
+    out
+}
+
+/// Two rows' four accumulators, row by row.
+fn flat8(a: [__m512; 4], b: [__m512; 4]) -> [__m512; 8] {
+    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+}
+
+/// Four Q8_0 rows against four prepared token pairs (eight tokens): `out[t][r]` is the dot of
 /// row `r` with token `t`.
 ///
 /// Per block, each row's quants are offset to unsigned (`q ^ 0x80` = `q + 128`) and
@@ -60,7 +137,7 @@ unsafe fn hsum_pair(v: __m512) -> [f32; 2] {
 /// AVX-512 F/BW/VL/VNNI present; each row is `nb` Q8_0 blocks (`34 * nb` bytes); `pairs`
 /// holds four pairs of `nb` prepared blocks each (three lines per block).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(crate) unsafe fn q8_0_4x8(rows: [&[u8]; 4], pairs: &[Line], nb: usize) -> [[f32; 8]; 4] {
+pub(crate) unsafe fn q8_0_4x8(rows: [&[u8]; 4], pairs: &[Line], nb: usize) -> [[f32; 4]; 8] {
     debug_assert!(rows.iter().all(|r| r.len() == nb * Q8_0));
     debug_assert!(pairs.len() == 4 * nb * 3);
     let stride = nb * PAIR_BLOCK;
@@ -102,15 +179,13 @@ pub(crate) unsafe fn q8_0_4x8(rows: [&[u8]; 4], pairs: &[Line], nb: usize) -> [[
             }
         }
     }
-    let mut out = [[0f32; 8]; 4];
-    for r in 0..4 {
-        for p in 0..4 {
-            let [a, b] = hsum_pair(acc[r][p]);
-            out[r][2 * p] = a;
-            out[r][2 * p + 1] = b;
-        }
+    // SAFETY: same CPU features.
+    unsafe {
+        by_token_4([
+            hsum_halves(flat8(acc[0], acc[1])),
+            hsum_halves(flat8(acc[2], acc[3])),
+        ])
     }
-    out
 }
 
 /// Lines of one prepared Q8_K block of a token pair (see `crate::act::tile`): 8 lines of
@@ -131,7 +206,7 @@ unsafe fn line(p: *const u8, l: usize) -> __m512i {
     unsafe { _mm512_load_si512(p.add(64 * l) as *const _) }
 }
 
-/// Two Q4_K rows against four prepared token pairs: `out[r][t]`, each with the bits of the
+/// Two Q4_K rows against four prepared token pairs: `out[t][r]`, each with the bits of the
 /// AVX2 `dot_q4_k` (same integer lanes, same f32 steps per token).
 ///
 /// # Safety
@@ -139,7 +214,7 @@ unsafe fn line(p: *const u8, l: usize) -> __m512i {
 /// AVX-512 F/BW/VL/VNNI present; each row is `nb` 144-byte blocks; `pairs` holds four pairs of
 /// `nb` prepared blocks each (`K_LINES` lines per block).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(crate) unsafe fn q4_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 8]; 2] {
+pub(crate) unsafe fn q4_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 2]; 8] {
     use crate::quant::k::k4_scales_mins;
     debug_assert!(rows.iter().all(|r| r.len() == nb * 144));
     debug_assert!(pairs.len() == 4 * nb * K_LINES);
@@ -199,30 +274,29 @@ pub(crate) unsafe fn q4_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[
             }
         }
     }
-    let mut out = [[0f32; 8]; 2];
-    for r in 0..2 {
-        for p in 0..4 {
-            let [a, b] = hsum_pair(acc[r][p]);
-            let m = acc_m[r][p];
-            let [ma, mb] = [_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m)].map(|m| {
-                let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-                _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
-            });
-            out[r][2 * p] = a + ma;
-            out[r][2 * p + 1] = b + mb;
-        }
+    // SAFETY: same CPU features.
+    unsafe {
+        let sums = hsum_halves(flat8(acc[0], acc[1]));
+        // The mins' 4-lane halves: ggml's last two steps, pairs of accumulators per register.
+        let m = [0, 1, 2, 3].map(|j| {
+            let (r, p) = (j / 2, 2 * (j % 2));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castps_pd(_mm512_castps256_ps512(acc_m[r][p])),
+                _mm256_castps_pd(acc_m[r][p + 1]),
+            ))
+        });
+        by_token_2(_mm512_add_ps(sums, hsum_steps_2_3(m)))
     }
-    out
 }
 
-/// Two Q6_K rows against four prepared token pairs: `out[r][t]`, each with the bits of the
+/// Two Q6_K rows against four prepared token pairs: `out[t][r]`, each with the bits of the
 /// AVX2 `dot_q6_k`.
 ///
 /// # Safety
 ///
 /// As [`q4_k_2x8`], with 210-byte weight blocks.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub(crate) unsafe fn q6_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 8]; 2] {
+pub(crate) unsafe fn q6_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[f32; 2]; 8] {
     debug_assert!(rows.iter().all(|r| r.len() == nb * 210));
     debug_assert!(pairs.len() == 4 * nb * K_LINES);
     let stride = nb * K_LINES * 64;
@@ -267,13 +341,6 @@ pub(crate) unsafe fn q6_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[
             }
         }
     }
-    let mut out = [[0f32; 8]; 2];
-    for r in 0..2 {
-        for p in 0..4 {
-            let [a, b] = hsum_pair(acc[r][p]);
-            out[r][2 * p] = a;
-            out[r][2 * p + 1] = b;
-        }
-    }
-    out
+    // SAFETY: same CPU features.
+    unsafe { by_token_2(hsum_halves(flat8(acc[0], acc[1]))) }
 }
