@@ -2,7 +2,7 @@
 
 use crate::attention::AttnSpec;
 use crate::matmul::{matmul, matmul_fused, row, Product};
-use crate::ops::{geglu, rms_norm, rms_norm_rows, softcap};
+use crate::ops::{geglu, rms_norm_rows, softcap};
 use crate::parallel::{cut, for_units, run_parts, split};
 use crate::precision::{geglu_table, round_f16_slice};
 use crate::steps::{residual, RopeTables};
@@ -164,19 +164,18 @@ impl Model {
                 .zip(by_token.iter().cloned())
                 .collect();
             run_parts(threads, parts, |(((q, k), v), toks)| {
+                if let Some(qn) = &lw.q_norm {
+                    rms_norm_rows(q, qn, eps);
+                }
+                if let Some(kn) = &lw.k_norm {
+                    rms_norm_rows(k, kn, eps);
+                }
                 for (i, t) in toks.enumerate() {
                     let cs = &table[t * hd / 2..(t + 1) * hd / 2];
-                    let heads = q[i * qd..(i + 1) * qd].chunks_exact_mut(hd);
-                    for head in heads {
-                        if let Some(qn) = &lw.q_norm {
-                            rms_norm(head, qn, eps);
-                        }
+                    for head in q[i * qd..(i + 1) * qd].chunks_exact_mut(hd) {
                         rope(head, cs);
                     }
                     for head in k[i * kvd..(i + 1) * kvd].chunks_exact_mut(hd) {
-                        if let Some(kn) = &lw.k_norm {
-                            rms_norm(head, kn, eps);
-                        }
                         rope(head, cs);
                     }
                 }
