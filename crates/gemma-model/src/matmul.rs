@@ -309,7 +309,16 @@ where
                 // Each token's run of the tile's rows.
                 let off = r0 - rows.start;
                 for (dst, src) in out.iter_mut().zip(cols.chunks_exact(t.len())) {
-                    dst[off..off + t.len()].copy_from_slice(src);
+                    let dst = &mut dst[off..off + t.len()];
+                    if let (Ok(d), Ok(s)) = (
+                        <&mut [f32; ROW_TILE]>::try_from(&mut *dst),
+                        <&[f32; ROW_TILE]>::try_from(src),
+                    ) {
+                        // A whole tile: a fixed-size copy, not a call.
+                        *d = *s;
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
                 }
             }
         }

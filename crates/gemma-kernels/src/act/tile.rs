@@ -227,6 +227,27 @@ pub fn dot_rows_tokens(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [
     }
 }
 
+/// Writes a kernel's `res[t][k]` (`R` rows × 8 tokens) for the first `tn` tokens and `rows`
+/// rows to `out[t * stride + k]`; a whole group of rows is one fixed-size copy per token.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn put_by_token<const R: usize>(
+    res: &[[f32; R]; GROUP],
+    tn: usize,
+    rows: usize,
+    out: &mut [f32],
+    stride: usize,
+) {
+    for (t, rt) in res.iter().enumerate().take(tn) {
+        let dst = &mut out[t * stride..];
+        if rows >= R {
+            dst[..R].copy_from_slice(rt);
+        } else {
+            dst[..rows].copy_from_slice(&rt[..rows]);
+        }
+    }
+}
+
 /// The AVX-512 Q8_0 tiles: token groups outermost (their prepared blocks stay in L1), rows in
 /// fours (a short last group repeats its last row).
 #[cfg(target_arch = "x86_64")]
@@ -242,10 +263,7 @@ fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
             // was made); rows were checked against the token width, `pairs` is one group.
             #[allow(unsafe_code)]
             let res = unsafe { crate::x86::tile512::q8_0_4x8(four, pairs, nb) };
-            let k = (rows.len() - r0).min(ROWS);
-            for (t, rt) in res.iter().enumerate().take(tn) {
-                out[(t0 + t) * rows.len() + r0..][..k].copy_from_slice(&rt[..k]);
-            }
+            put_by_token(&res, tn, rows.len() - r0, &mut out[t0 * rows.len() + r0..], rows.len());
         }
     }
 }
@@ -272,10 +290,7 @@ fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
                     _ => crate::x86::tile512::q6_k_2x8(two, pairs, nb),
                 }
             };
-            let k = (rows.len() - r0).min(2);
-            for (t, rt) in res.iter().enumerate().take(tn) {
-                out[(t0 + t) * rows.len() + r0..][..k].copy_from_slice(&rt[..k]);
-            }
+            put_by_token(&res, tn, rows.len() - r0, &mut out[t0 * rows.len() + r0..], rows.len());
         }
     }
 }
