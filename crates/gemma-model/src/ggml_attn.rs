@@ -12,7 +12,7 @@
 use gemma_kernels::ggml::{dot_f16_ggml, fma_axpy, reduce16, v_expf, ACCS, LANES, STEP};
 use gemma_kernels::ggml_multi::{dot_f16_multi, vp_multi};
 
-use crate::precision::round_f16;
+use crate::precision::round_f16_slice;
 
 /// Buffers reused across calls.
 #[derive(Default)]
@@ -107,7 +107,8 @@ fn softmax_f16(scores: &mut [f32], start: usize, pos: usize) {
         sum += reduce16(&lanes) as f64;
     }
     let inv = (1.0 / sum) as f32;
-    scores.iter_mut().for_each(|v| *v = round_f16(*v * inv));
+    scores.iter_mut().for_each(|v| *v *= inv);
+    round_f16_slice(scores);
 }
 
 /// Where the V·p contributions of one query head gather: one row of `head_dim` per lane.
@@ -190,6 +191,7 @@ fn reduce_rows(acc: &mut [f32], hd: usize, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::precision::round_f16;
     use gemma_kernels::ggml::reduce_accs;
 
     #[test]

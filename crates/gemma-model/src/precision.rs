@@ -82,16 +82,23 @@ fn gelu_table() -> &'static [f32] {
 
 /// GeGLU with llama.cpp's tabulated GELU: `gate = table(f16(gate)) * up`, exact beyond ±10.
 pub fn geglu_table(gate: &mut [f32], up: &[f32]) {
+    use half::slice::HalfFloatSliceExt;
     let t = gelu_table();
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let x = *g;
-        *g = if x <= -10.0 {
-            0.0
-        } else if x >= 10.0 {
-            x * u
-        } else {
-            t[f16::from_f32(x).to_bits() as usize] * u
-        };
+    // The f16 keys of a chunk at once (the CPU's conversion instructions where it has them).
+    let mut keys = [f16::ZERO; 64];
+    for (gs, us) in gate.chunks_mut(64).zip(up.chunks(64)) {
+        let keys = &mut keys[..gs.len()];
+        keys.convert_from_f32_slice(gs);
+        for ((g, &u), k) in gs.iter_mut().zip(us).zip(keys.iter()) {
+            let x = *g;
+            *g = if x <= -10.0 {
+                0.0
+            } else if x >= 10.0 {
+                x * u
+            } else {
+                t[k.to_bits() as usize] * u
+            };
+        }
     }
 }
 

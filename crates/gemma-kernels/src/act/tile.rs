@@ -263,7 +263,13 @@ fn q8_0_avx512(rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
             // was made); rows were checked against the token width, `pairs` is one group.
             #[allow(unsafe_code)]
             let res = unsafe { crate::x86::tile512::q8_0_4x8(four, pairs, nb) };
-            put_by_token(&res, tn, rows.len() - r0, &mut out[t0 * rows.len() + r0..], rows.len());
+            put_by_token(
+                &res,
+                tn,
+                rows.len() - r0,
+                &mut out[t0 * rows.len() + r0..],
+                rows.len(),
+            );
         }
     }
 }
@@ -290,7 +296,13 @@ fn k_avx512(w: DType, rows: &[&[u8]], batch: &TokenBatch, out: &mut [f32]) {
                     _ => crate::x86::tile512::q6_k_2x8(two, pairs, nb),
                 }
             };
-            put_by_token(&res, tn, rows.len() - r0, &mut out[t0 * rows.len() + r0..], rows.len());
+            put_by_token(
+                &res,
+                tn,
+                rows.len() - r0,
+                &mut out[t0 * rows.len() + r0..],
+                rows.len(),
+            );
         }
     }
 }
