@@ -26,7 +26,7 @@ pub use act::batch::{
     dot_q8_0_rows4, dot_q8_0_tokens, dot_q8_0_x4, dot_q8_0_x4_scalar, dot_tokens, has_token_kernel,
     q8_0_repacked_bytes, q8_0_scales, repack_q8_0, repack_q8_0_scalar, repacks_to_q8_0,
 };
-pub use act::tile::{dot_rows_tokens, TokenBatch};
+pub use act::tile::{dot_rows_tokens, BatchPart, TokenBatch};
 pub use act::{
     act_bytes, act_type, dot_row_act, dot_row_act_scalar, quantize_act, quantize_act_scalar,
     ActType, ACT_BIT_EXACT_DTYPES,

@@ -135,6 +135,58 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A batch filled in parts (as threads fill it) gives the results of one made whole.
+    #[test]
+    fn a_batch_filled_in_parts_equals_one_made_whole(
+        k in 0usize..3,
+        tokens in 1usize..=21,
+        cuts in proptest::collection::vec(0usize..=10, 0..4),
+        seed in any::<u64>(),
+    ) {
+        let w = [DType::Q8_0, DType::Q4_K, DType::Q4_1][k];
+        let mut rng = TestRng::new(seed);
+        let cols = 256;
+        let x: Vec<f32> = (0..tokens).flat_map(|_| random_activations(cols, &mut rng)).collect();
+        let rows: Vec<Vec<u8>> = (0..5).map(|_| random_row(w, cols, &mut rng)).collect();
+        let refs: Vec<&[u8]> = rows.iter().map(|r| &r[..]).collect();
+        // Consecutive ranges starting at even tokens, possibly empty.
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| (2 * c).min(tokens)).collect();
+        bounds.extend([0, tokens]);
+        bounds.sort_unstable();
+        let ranges: Vec<std::ops::Range<usize>> =
+            bounds.windows(2).map(|b| b[0]..b[1]).collect();
+        for level in KernelLevel::supported() {
+            let mut whole_q = vec![0u8; tokens * act_bytes(w, cols)];
+            for (xt, qt) in x.chunks_exact(cols).zip(whole_q.chunks_exact_mut(act_bytes(w, cols))) {
+                quantize_act(w, xt, qt);
+            }
+            let whole = TokenBatch::from_quantized(level, w, whole_q, tokens);
+            let mut parted = TokenBatch::empty(level, w, tokens, cols);
+            for (part, r) in parted.parts(&ranges).into_iter().zip(&ranges) {
+                part.fill(w, &x[r.start * cols..r.end * cols]);
+            }
+            for t in 0..tokens {
+                prop_assert_eq!(parted.token(t), whole.token(t));
+            }
+            let (mut a, mut b) = (vec![0f32; 5 * tokens], vec![1f32; 5 * tokens]);
+            dot_rows_tokens(w, &refs, &whole, &mut a);
+            dot_rows_tokens(w, &refs, &parted, &mut b);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&a), bits(&b), "level {} ranges {:?}", level.name(), ranges);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "start at even tokens")]
+fn parts_may_not_split_a_token_pair() {
+    let mut batch = TokenBatch::empty(KernelLevel::Scalar, DType::Q8_0, 4, 32);
+    batch.parts(&[0..1, 1..4]);
+}
+
 /// A Q8_0 batch of 3 tokens of 256 columns at `level`, and one Q4_K row of 256 columns.
 fn q8_0_batch_and_q4_k_row(level: KernelLevel) -> (TokenBatch, Vec<u8>) {
     let mut rng = TestRng::new(7);

@@ -12,7 +12,7 @@ use gemma_kernels::{
     quantize_act, repack_q8_0, repacks_to_q8_0, DType, TokenBatch,
 };
 
-use crate::parallel::{for_units, run_parts, split};
+use crate::parallel::{run_parts, split, split_by_cost};
 use crate::weights::QMatrix;
 use crate::Precision;
 
@@ -106,29 +106,28 @@ fn mixed(products: &mut [Product], x: &[f32], n_tok: usize, threads: usize) {
     let quantized: Vec<Quantized> = formats
         .iter()
         .map(|&f| {
-            let qb = act_bytes(f, cols);
-            let mut xq = vec![0u8; n_tok * qb];
-            for_units(
-                &mut xq,
-                qb,
-                threads.min(n_tok.div_ceil(16)),
-                |toks, chunk| {
-                    let xs = &x[toks.start * cols..toks.end * cols];
-                    for (xt, qt) in xs.chunks_exact(cols).zip(chunk.chunks_exact_mut(qb)) {
-                        quantize_act(f, xt, qt);
-                    }
-                },
-            );
             if n_tok == 1 {
+                let mut xq = vec![0u8; act_bytes(f, cols)];
+                quantize_act(f, x, &mut xq);
                 let yd = if act_type(f) == act_type(DType::Q8_0) {
                     q8_0_scales(&xq)
                 } else {
                     Vec::new()
                 };
-                Quantized::One(xq, yd)
-            } else {
-                Quantized::Batch(TokenBatch::from_quantized(active_level(), f, xq, n_tok))
+                return Quantized::One(xq, yd);
             }
+            // Each thread quantizes and lays out its share of the tokens (pairs kept whole).
+            let mut batch = TokenBatch::empty(active_level(), f, n_tok, cols);
+            let ranges = split_by_cost(n_tok, threads.min(n_tok.div_ceil(16)), 2, |_| 1);
+            let parts = batch
+                .parts(&ranges)
+                .into_iter()
+                .zip(ranges.iter())
+                .collect();
+            run_parts(threads, parts, |(part, toks)| {
+                part.fill(f, &x[toks.start * cols..toks.end * cols]);
+            });
+            Quantized::Batch(batch)
         })
         .collect();
     let format_of: Vec<&Quantized> = products

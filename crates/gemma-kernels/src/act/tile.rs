@@ -5,7 +5,9 @@
 //! AVX-512 kernels keep ggml's lanes and f32 steps, two tokens per register), so a prompt's
 //! results do not depend on the level above scalar, on the batch, or on the tiling.
 
-use crate::act::batch::{dot_q8_0_tokens, dot_tokens, q8_0_scales};
+use std::ops::Range;
+
+use crate::act::batch::{dot_q8_0_tokens, dot_tokens};
 use crate::act::{act_bytes, act_type, check_dot, dot_row_act_scalar, ActType};
 use crate::level::{active_level, KernelLevel};
 use crate::DType;
@@ -48,13 +50,9 @@ impl TokenBatch {
             "TokenBatch: {} values for {n} tokens",
             x.len()
         );
-        let cols = x.len() / n;
-        let qb = act_bytes(w, cols);
-        let mut xq = vec![0u8; n * qb];
-        for (xt, qt) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(qb)) {
-            crate::quantize_act(w, xt, qt);
-        }
-        Self::from_quantized(active_level(), w, xq, n)
+        let mut batch = Self::empty(active_level(), w, n, x.len() / n);
+        batch.parts(&[0..n]).remove(0).fill(w, x);
+        batch
     }
 
     /// Prepares `n` rows already quantized for weights of type `w` (by [`crate::quantize_act`])
@@ -64,6 +62,27 @@ impl TokenBatch {
     ///
     /// If `xq` is not `n` rows of whole activation blocks, or the CPU cannot run `level`.
     pub fn from_quantized(level: KernelLevel, w: DType, xq: Vec<u8>, n: usize) -> Self {
+        let act = act_type(w);
+        assert!(
+            n > 0 && xq.len().is_multiple_of(n) && (xq.len() / n).is_multiple_of(act.block_bytes()),
+            "TokenBatch: {} bytes are not {n} rows of {act} blocks",
+            xq.len()
+        );
+        let cols = xq.len() / n / act.block_bytes() * act.block_len();
+        let mut batch = Self::empty(level, w, n, cols);
+        batch.xq = xq;
+        batch.parts(&[0..n]).remove(0).prepare();
+        batch
+    }
+
+    /// A batch of `n` tokens of `cols` activations each for weights of type `w`, at kernel
+    /// level `level`, to be filled through [`TokenBatch::parts`] (one part per thread).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0, `cols` is not a whole number of activation blocks, or the CPU cannot run
+    /// `level`.
+    pub fn empty(level: KernelLevel, w: DType, n: usize, cols: usize) -> Self {
         assert!(
             level.is_supported(),
             "TokenBatch: this CPU cannot run {}",
@@ -71,31 +90,81 @@ impl TokenBatch {
         );
         let act = act_type(w);
         assert!(
-            n > 0 && xq.len().is_multiple_of(n) && (xq.len() / n).is_multiple_of(act.block_bytes()),
-            "TokenBatch: {} bytes are not {n} rows of {act} blocks",
-            xq.len()
+            n > 0 && cols.is_multiple_of(act.block_len()),
+            "TokenBatch: {n} tokens of {cols} values are not whole {act} blocks"
         );
-        let qb = xq.len() / n;
+        let qb = act_bytes(w, cols);
+        let nb = qb / act.block_bytes();
         let yd = if act == ActType::Q8_0 {
-            q8_0_scales(&xq)
+            vec![0f32; n * nb]
         } else {
             Vec::new()
         };
-        let nb = qb / act.block_bytes();
-        let pairs = match (level, act) {
-            (KernelLevel::Avx512, ActType::Q8_0) => q8_0_pairs(&xq, &yd, n, nb),
-            (KernelLevel::Avx512, ActType::Q8_K) => q8_k_pairs(&xq, n, nb),
-            _ => Vec::new(),
+        let lines = match (level, act) {
+            (KernelLevel::Avx512, ActType::Q8_0) => 3,
+            (KernelLevel::Avx512, ActType::Q8_K) => K_LINES,
+            _ => 0,
         };
+        let padded = n.div_ceil(GROUP) * GROUP;
         TokenBatch {
             act,
             level,
             n,
             qb,
-            xq,
+            xq: vec![0u8; n * qb],
             yd,
-            pairs,
+            pairs: vec![Line([0; 64]); padded / 2 * nb * lines],
         }
+    }
+
+    /// Writable parts of the batch for consecutive token ranges covering `0..n` in order,
+    /// each starting at an even token (so that no token pair is split).
+    ///
+    /// # Panics
+    ///
+    /// If the ranges do not cover `0..n` in order or one starts at an odd token.
+    pub fn parts(&mut self, ranges: &[Range<usize>]) -> Vec<BatchPart<'_>> {
+        assert_eq!(
+            ranges.first().map(|r| r.start),
+            Some(0),
+            "TokenBatch::parts: start"
+        );
+        assert_eq!(
+            ranges.last().map(|r| r.end),
+            Some(self.n),
+            "TokenBatch::parts: end"
+        );
+        assert!(
+            ranges.windows(2).all(|w| w[0].end == w[1].start)
+                && ranges
+                    .iter()
+                    .all(|r| r.start.is_multiple_of(2) || r.is_empty()),
+            "TokenBatch::parts: ranges must be consecutive and start at even tokens"
+        );
+        let nb = self.qb / self.act.block_bytes();
+        // Prepared lines per token pair (0 where the level needs none).
+        let per_pair = self.pairs.len() / (self.n.div_ceil(GROUP) * GROUP / 2);
+        let (mut xq, mut yd, mut pairs) = (&mut self.xq[..], &mut self.yd[..], &mut self.pairs[..]);
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let (x, xt) = std::mem::take(&mut xq).split_at_mut(r.len() * self.qb);
+            xq = xt;
+            let ny = if yd.is_empty() { 0 } else { r.len() * nb };
+            let (y, yt) = std::mem::take(&mut yd).split_at_mut(ny);
+            yd = yt;
+            let np = (r.len().div_ceil(2) * per_pair).min(pairs.len());
+            let (p, pt) = std::mem::take(&mut pairs).split_at_mut(np);
+            pairs = pt;
+            out.push(BatchPart {
+                act: self.act,
+                n: r.len(),
+                nb,
+                xq: x,
+                yd: y,
+                pairs: p,
+            });
+        }
+        out
     }
 
     /// The number of tokens.
@@ -109,12 +178,68 @@ impl TokenBatch {
     }
 }
 
-/// Prepared Q8_0 blocks of token pairs `(2p, 2p + 1)` (a missing last token is zeros): per
-/// block, both tokens' 32 quants, then per lane of 4 quants `-128 ×` their sum (i32), then
-/// each token's scale in its 8 lanes (f32).
-fn q8_0_pairs(xq: &[u8], yd: &[f32], n: usize, nb: usize) -> Vec<Line> {
-    let padded = n.div_ceil(GROUP) * GROUP;
-    let mut out = vec![Line([0; 64]); padded / 2 * nb * 3];
+/// The tokens of one range of a [`TokenBatch`], to be filled by one thread.
+pub struct BatchPart<'a> {
+    act: ActType,
+    n: usize,
+    nb: usize,
+    xq: &'a mut [u8],
+    yd: &'a mut [f32],
+    pairs: &'a mut [Line],
+}
+
+impl BatchPart<'_> {
+    /// Quantizes this part's tokens (`x`: their rows of f32 activations, back to back) for
+    /// weights of type `w` (the type the batch was made for, or one with the same activation
+    /// format) and prepares them.
+    ///
+    /// # Panics
+    ///
+    /// If `w` needs another activation format or `x` does not hold this part's tokens.
+    pub fn fill(mut self, w: DType, x: &[f32]) {
+        assert_eq!(
+            act_type(w),
+            self.act,
+            "BatchPart::fill: {w} needs other activations"
+        );
+        let qb = self.xq.len() / self.n.max(1);
+        if self.n > 0 {
+            let cols = x.len() / self.n;
+            assert_eq!(
+                x.len(),
+                cols * self.n,
+                "BatchPart::fill: {} values",
+                x.len()
+            );
+            for (xt, qt) in x.chunks_exact(cols).zip(self.xq.chunks_exact_mut(qb)) {
+                crate::quantize_act(w, xt, qt);
+            }
+        }
+        self.prepare();
+    }
+
+    /// Block scales and (at the AVX-512 level) pair layout from the quantized rows.
+    fn prepare(&mut self) {
+        if self.act == ActType::Q8_0 {
+            for (d, b) in self.yd.iter_mut().zip(self.xq.chunks_exact(34)) {
+                *d = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            }
+        }
+        if self.pairs.is_empty() {
+            return;
+        }
+        match self.act {
+            ActType::Q8_0 => q8_0_pairs(self.xq, self.yd, self.n, self.nb, self.pairs),
+            ActType::Q8_K => q8_k_pairs(self.xq, self.n, self.nb, self.pairs),
+            _ => {}
+        }
+    }
+}
+
+/// Prepared Q8_0 blocks of token pairs `(2p, 2p + 1)` into `out` (a missing last token is
+/// zeros): per block, both tokens' 32 quants, then per lane of 4 quants `-128 ×` their sum
+/// (i32), then each token's scale in its 8 lanes (f32).
+fn q8_0_pairs(xq: &[u8], yd: &[f32], n: usize, nb: usize, out: &mut [Line]) {
     for t in 0..n {
         let (p, half) = (t / 2, t % 2);
         for j in 0..nb {
@@ -129,7 +254,6 @@ fn q8_0_pairs(xq: &[u8], yd: &[f32], n: usize, nb: usize) -> Vec<Line> {
             }
         }
     }
-    out
 }
 
 /// Lines of one prepared Q8_K block of a token pair.
@@ -139,9 +263,7 @@ const K_LINES: usize = 11;
 /// block: 8 lines of quants (32-byte chunk `c` of each token side by side), `d` in 8 lanes
 /// per token, the 16 sums of 16 of each token, then the 8 sums of 32 of each token (i16) and
 /// `-d` in 4 lanes per token.
-fn q8_k_pairs(xq: &[u8], n: usize, nb: usize) -> Vec<Line> {
-    let padded = n.div_ceil(GROUP) * GROUP;
-    let mut out = vec![Line([0; 64]); padded / 2 * nb * K_LINES];
+fn q8_k_pairs(xq: &[u8], n: usize, nb: usize, out: &mut [Line]) {
     for t in 0..n {
         let (p, half) = (t / 2, t % 2);
         for j in 0..nb {
@@ -168,7 +290,6 @@ fn q8_k_pairs(xq: &[u8], n: usize, nb: usize) -> Vec<Line> {
             }
         }
     }
-    out
 }
 
 /// `out[t * rows.len() + k]` = the dot of stored row `rows[k]` (type `w`) with token `t` of
