@@ -51,7 +51,8 @@ impl TokenBatch {
             x.len()
         );
         let mut batch = Self::empty(active_level(), w, n, x.len() / n);
-        batch.parts(&[0..n]).remove(0).fill(w, x);
+        let all = [Range { start: 0, end: n }];
+        batch.parts(&all).remove(0).fill(w, x);
         batch
     }
 
@@ -71,7 +72,8 @@ impl TokenBatch {
         let cols = xq.len() / n / act.block_bytes() * act.block_len();
         let mut batch = Self::empty(level, w, n, cols);
         batch.xq = xq;
-        batch.parts(&[0..n]).remove(0).prepare();
+        let all = [Range { start: 0, end: n }];
+        batch.parts(&all).remove(0).prepare();
         batch
     }
 
