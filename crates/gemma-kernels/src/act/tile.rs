@@ -204,15 +204,9 @@ impl BatchPart<'_> {
             self.act,
             "BatchPart::fill: {w} needs other activations"
         );
-        let qb = self.xq.len() / self.n.max(1);
-        if self.n > 0 {
-            let cols = x.len() / self.n;
-            assert_eq!(
-                x.len(),
-                cols * self.n,
-                "BatchPart::fill: {} values",
-                x.len()
-            );
+        if let Some(cols) = x.len().checked_div(self.n) {
+            assert_eq!(x.len(), cols * self.n, "BatchPart::fill: {} values", x.len());
+            let qb = self.xq.len() / self.n;
             for (xt, qt) in x.chunks_exact(cols).zip(self.xq.chunks_exact_mut(qb)) {
                 crate::quantize_act(w, xt, qt);
             }
