@@ -9,22 +9,6 @@
 
 use std::arch::x86_64::*;
 
-/// `_mm512_reduce_add_ps` as GCC expands it (`crate::ggml::reduce16`), widened to f64.
-///
-/// # Safety
-///
-/// AVX-512F present.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn reduce16(x: __m512) -> f64 {
-    let lo = _mm512_castps512_ps256(x);
-    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
-    let t8 = _mm256_add_ps(hi, lo);
-    let t4 = _mm_add_ps(_mm256_extractf128_ps::<1>(t8), _mm256_castps256_ps128(t8));
-    let s = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s))) as f64
-}
-
 /// `dot_f16_ggml(k, qs[i])` for four queries; `k.len()` is a multiple of 64 and every query
 /// as long.
 ///
@@ -50,11 +34,44 @@ pub(crate) unsafe fn dot_f16_x4(k: &[f32], qs: [&[f32]; 4]) -> [f32; 4] {
             }
         }
     }
-    acc.map(|[a0, a1, a2, a3]| {
+    let v = acc.map(|[a0, a1, a2, a3]| {
         let a0 = _mm512_add_ps(a0, a2);
         let a1 = _mm512_add_ps(a1, a3);
-        reduce16(_mm512_add_ps(a0, a1)) as f32
-    })
+        _mm512_add_ps(a0, a1)
+    });
+    // SAFETY: same CPU features.
+    unsafe { reduce16_x4(v) }.map(|s| s as f32)
+}
+
+/// `_mm512_reduce_add_ps` as GCC expands it (`crate::ggml::reduce16`), widened to f64, for
+/// four registers at once with the same additions: the 256-bit halves, then
+/// the 128-bit quarters, then `s[0] + s[2]`, `s[1] + s[3]`, then their sum.
+///
+/// # Safety
+///
+/// AVX-512F present.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn reduce16_x4(v: [__m512; 4]) -> [f64; 4] {
+    // [v0 halves summed | v1 halves summed], [v2 | v3].
+    let w = [0, 1].map(|i| {
+        let (a, b) = (v[2 * i], v[2 * i + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0xEE>(a, b),
+            _mm512_shuffle_f32x4::<0x44>(a, b),
+        )
+    });
+    // Quarter i: the two quarters of v[i]'s half sum added.
+    let s4 = _mm512_add_ps(
+        _mm512_shuffle_f32x4::<0xDD>(w[0], w[1]),
+        _mm512_shuffle_f32x4::<0x88>(w[0], w[1]),
+    );
+    let s2 = _mm512_add_ps(s4, _mm512_shuffle_ps::<0xEE>(s4, s4));
+    let s1 = _mm512_add_ps(s2, _mm512_shuffle_ps::<0x55>(s2, s2));
+    let mut out = [0f32; 16];
+    // SAFETY: 16 floats fit in `out`.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), s1) };
+    [out[0], out[4], out[8], out[12]].map(f64::from)
 }
 
 /// Lane `a` of `V·p` for eight queries: the cells whose absolute index is `a` modulo 64.
