@@ -125,6 +125,34 @@ mod tests {
     }
 
     #[test]
+    fn chunked_table_lookup_matches_one_value_lookup() {
+        let gate: Vec<f32> = (0..300)
+            .map(|i| {
+                ((i as f32 * 0.377).sin() * 12.0) + if i % 50 == 0 { 0.5 / 2048.0 } else { 0.0 }
+            })
+            .collect();
+        let up: Vec<f32> = (0..300).map(|i| 1.0 + (i % 7) as f32 / 3.0).collect();
+        let t = gelu_table();
+        let want: Vec<u32> = gate
+            .iter()
+            .zip(&up)
+            .map(|(&x, &u)| {
+                let g = if x <= -10.0 {
+                    0.0
+                } else if x >= 10.0 {
+                    x * u
+                } else {
+                    t[f16::from_f32(x).to_bits() as usize] * u
+                };
+                g.to_bits()
+            })
+            .collect();
+        let mut got = gate.clone();
+        geglu_table(&mut got, &up);
+        assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
     fn slice_rounding_matches_one_value_rounding() {
         // Ties, subnormals, overflow, infinities and NaN, across chunk boundaries.
         let mut x: Vec<f32> = (0..1000)
