@@ -5,7 +5,9 @@
 //! supported level is used instead.
 //!
 //! The levels nest: AVX-512 runs the AVX2 kernels wherever it has no wider one of its own
-//! (the one-token dots, which are bound by memory), and adds the batched prompt kernels.
+//! (most one-token dots, which are bound by memory), and adds the batched prompt kernels and
+//! the 512-bit shapes of ggml's float row dots (F32, F16, BF16; BF16 with `vdpbf16ps` where
+//! the CPU also has AVX512-BF16).
 
 use std::sync::OnceLock;
 
@@ -81,6 +83,23 @@ pub(crate) fn avx512_detected() -> bool {
     {
         false
     }
+}
+
+/// Whether the CPU has AVX512-BF16 (`vdpbf16ps`) on top of everything the AVX-512 level needs,
+/// detected once (always false off x86-64). It changes no level: at the AVX-512 level the BF16
+/// row dots follow llama.cpp's AVX512-BF16 build where it is true, its AVX-512F build otherwise.
+pub(crate) fn has_avx512_bf16() -> bool {
+    static BF16: OnceLock<bool> = OnceLock::new();
+    *BF16.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx512_detected() && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 /// Whether the CPU has AVX2, FMA and F16C (always false off x86-64).

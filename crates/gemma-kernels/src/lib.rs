@@ -10,7 +10,12 @@
 //!
 //! Besides the f32 products, [`quantize_act`] and [`dot_row_act`] reproduce llama.cpp's
 //! CPU numerics: activations quantized to 8 bits (the format [`act_type`] pairs with each
-//! weight type) and integer block dot products.
+//! weight type) and integer block dot products, with the bits of ggml's x86 AVX2 kernels at
+//! every kernel level for the types in [`ACT_BIT_EXACT_DTYPES`]. For F32, F16 and BF16
+//! weights it takes ggml's own float dots with SIMD above the scalar level, with the bits of
+//! llama.cpp's x86 build for the level: the AVX2 one at `avx2`, the AVX-512 one at `avx512`
+//! (for BF16 its AVX512-BF16 variant, `vdpbf16ps`, where the CPU has it; see
+//! `x86::FloatDotBuild`); the scalar level sums them in its own order.
 
 mod act;
 pub mod dtype;

@@ -18,18 +18,18 @@ use crate::quant::f16_at;
 use crate::quant::k::k4_scales_mins;
 
 /// f32 lanes of one AVX2 register.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// Bytes of one 256-bit step.
-const STEP: usize = 32;
+pub(super) const STEP: usize = 32;
 
 /// Bytes per Q8_K activation block: f32 `d`, 256 quants, 16 i16 sums.
-const Q8K_BYTES: usize = 292;
+pub(super) const Q8K_BYTES: usize = 292;
 
 /// Lane `k` = `sum_{i < 4} w[4k + i] * a[4k + i]`, exact (`a`: at least 32 bytes, read
 /// as i8).
 #[inline(always)]
-fn lane_sums(w: &[i8; STEP], a: &[u8]) -> [i32; LANES] {
+pub(super) fn lane_sums(w: &[i8; STEP], a: &[u8]) -> [i32; LANES] {
     let mut p = [0i32; STEP];
     for ((o, &x), &y) in p.iter_mut().zip(w).zip(&a[..STEP]) {
         *o = x as i32 * y as i8 as i32;
@@ -39,7 +39,7 @@ fn lane_sums(w: &[i8; STEP], a: &[u8]) -> [i32; LANES] {
 
 /// Lane `k` = the sum of columns `4k..4k + 4`.
 #[inline(always)]
-fn lanes_of(cols: &[i32; STEP]) -> [i32; LANES] {
+pub(super) fn lanes_of(cols: &[i32; STEP]) -> [i32; LANES] {
     let mut out = [0i32; LANES];
     for (o, c) in out.iter_mut().zip(cols.chunks_exact(4)) {
         *o = (c[0] + c[1]) + (c[2] + c[3]);
@@ -49,7 +49,7 @@ fn lanes_of(cols: &[i32; STEP]) -> [i32; LANES] {
 
 /// `acc[k] = fma(d, f32(s[k]), acc[k])` for every lane (`_mm256_fmadd_ps`).
 #[inline(always)]
-fn fma_lanes(acc: &mut [f32; LANES], d: f32, s: &[i32; LANES]) {
+pub(super) fn fma_lanes(acc: &mut [f32; LANES], d: f32, s: &[i32; LANES]) {
     for (a, &v) in acc.iter_mut().zip(s) {
         *a = d.mul_add(v as f32, *a);
     }
@@ -57,14 +57,14 @@ fn fma_lanes(acc: &mut [f32; LANES], d: f32, s: &[i32; LANES]) {
 
 /// ggml's `hsum_float_8`: upper half onto lower half, then pairs, then the last two.
 #[inline(always)]
-fn hsum8(v: &[f32; LANES]) -> f32 {
+pub(super) fn hsum8(v: &[f32; LANES]) -> f32 {
     let s = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
     (s[0] + s[2]) + (s[1] + s[3])
 }
 
 /// Q8_K `d` and the 16 sums of 16 quants.
 #[inline(always)]
-fn q8k_d_sums(y: &[u8]) -> (f32, [i16; 16]) {
+pub(super) fn q8k_d_sums(y: &[u8]) -> (f32, [i16; 16]) {
     let d = f32::from_le_bytes([y[0], y[1], y[2], y[3]]);
     let mut sums = [0i16; 16];
     for (g, s) in sums.iter_mut().enumerate() {

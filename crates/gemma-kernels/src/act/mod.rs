@@ -6,7 +6,13 @@
 //! (its `vec_dot_type`, here [`ActType`]) and then takes integer block dot products.
 //! [`quantize_act`] writes those bytes exactly as ggml's x86-64 build does (bit for bit,
 //! including round-half-to-even and the f16 rounding of scales); [`dot_row_act`] computes
-//! the integer block sums exactly and combines them in f32.
+//! the integer block sums exactly and combines them in f32, for the types in
+//! [`ACT_BIT_EXACT_DTYPES`] in the lane order of ggml's AVX2 kernels (`lanes`,
+//! `lanes_legacy` and `lanes_k` here, `x86::act_dot`, `x86::act_dot_legacy` and
+//! `x86::act_dot_k` with intrinsics). The float types (F32, F16, BF16, whose activations
+//! are plain values) take ggml's float dots: with SIMD above the scalar level, in the shape
+//! of llama.cpp's x86 build for the level (`x86::float_dot`), and as a portable chunked sum
+//! (`dot32`) at it.
 //!
 //! Activation layouts (little-endian):
 //! - Q8_0 (34 B per 32): f16 `d`, 32 × i8; value `d * q`.
@@ -18,8 +24,9 @@ use crate::DType;
 
 pub mod batch;
 pub(crate) mod dot32;
-pub(crate) mod dotk;
 pub(crate) mod lanes;
+pub(crate) mod lanes_k;
+pub(crate) mod lanes_legacy;
 pub(crate) mod quantize;
 pub mod tile;
 
@@ -106,8 +113,23 @@ impl std::fmt::Display for ActType {
 
 /// The weight types whose activation-quantized dots reproduce ggml's x86 (AVX2) `vec_dot`
 /// bit for bit at every kernel level: [`dot_row_act`] and [`dot_row_act_scalar`] give the
-/// same bits for them. The other types agree with ggml up to f32 summation order.
-pub const ACT_BIT_EXACT_DTYPES: [DType; 4] = [DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K];
+/// same bits for them. The float types (F32, F16, BF16) are not among them: above the scalar
+/// level [`dot_row_act`] gives the bits of ggml's float dots as llama.cpp's x86 build for that
+/// level computes them (`crate::x86::FloatDotBuild`), and [`dot_row_act_scalar`] agrees with
+/// those up to f32 summation order.
+pub const ACT_BIT_EXACT_DTYPES: [DType; 11] = [
+    DType::Q8_0,
+    DType::Q5_0,
+    DType::Q4_K,
+    DType::Q6_K,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_1,
+    DType::IQ4_NL,
+    DType::Q2_K,
+    DType::Q3_K,
+    DType::Q5_K,
+];
 
 /// The activation format llama.cpp pairs with weights of type `w` (its `vec_dot_type`).
 pub fn act_type(w: DType) -> ActType {
@@ -209,9 +231,13 @@ pub fn quantize_act_scalar(w: DType, x: &[f32], out: &mut [u8]) {
 /// active kernel level.
 ///
 /// Block integer sums are exact. For the types in [`ACT_BIT_EXACT_DTYPES`] (the default
-/// model's) they are also combined in f32 exactly as ggml's x86 AVX2 kernels do, at every
-/// kernel level, so the result has ggml's bits; the other types use a simple per-block
-/// order that agrees to float rounding.
+/// model's, the 32-value types Q4_0, Q4_1, Q5_1 and IQ4_NL, and Q2_K, Q3_K and Q5_K: every
+/// quantized type) they are also combined in f32 exactly as ggml's x86 AVX2 kernels do, at
+/// every kernel level, so the result has ggml's bits. F32, F16 and BF16 rows take ggml's own
+/// float dots (`ggml_vec_dot_f32`, `_f16`, `_bf16`) in the shape of llama.cpp's x86 build for
+/// the active level, bit for bit: 8-lane AVX2 at `avx2`, 16-lane AVX-512 at `avx512` (BF16 by
+/// `vdpbf16ps` where the CPU has AVX512-BF16); at the scalar level they use the portable twin,
+/// which agrees to float rounding.
 ///
 /// # Panics
 ///
@@ -248,16 +274,16 @@ fn dot_scalar_unchecked(w: DType, row: &[u8], xq: &[u8]) -> f32 {
         DType::F32 => dot32::dot_f32(row, xq),
         DType::F16 => dot32::dot_f16(row, xq),
         DType::BF16 => dot32::dot_bf16(row, xq),
-        DType::Q4_0 => dot32::dot_q4_0(row, xq),
-        DType::Q4_1 => dot32::dot_q4_1(row, xq),
+        DType::Q4_0 => lanes_legacy::dot_q4_0(row, xq),
+        DType::Q4_1 => lanes_legacy::dot_q4_1(row, xq),
         DType::Q5_0 => lanes::dot_q5_0(row, xq),
-        DType::Q5_1 => dot32::dot_q5_1(row, xq),
+        DType::Q5_1 => lanes_legacy::dot_q5_1(row, xq),
         DType::Q8_0 => lanes::dot_q8_0(row, xq),
-        DType::IQ4_NL => dot32::dot_iq4_nl(row, xq),
-        DType::Q2_K => dotk::dot_q2_k(row, xq),
-        DType::Q3_K => dotk::dot_q3_k(row, xq),
+        DType::IQ4_NL => lanes_legacy::dot_iq4_nl(row, xq),
+        DType::Q2_K => lanes_k::dot_q2_k(row, xq),
+        DType::Q3_K => lanes_k::dot_q3_k(row, xq),
         DType::Q4_K => lanes::dot_q4_k(row, xq),
-        DType::Q5_K => dotk::dot_q5_k(row, xq),
+        DType::Q5_K => lanes_k::dot_q5_k(row, xq),
         DType::Q6_K => lanes::dot_q6_k(row, xq),
     }
 }

@@ -205,7 +205,12 @@ impl BatchPart<'_> {
             "BatchPart::fill: {w} needs other activations"
         );
         if let Some(cols) = x.len().checked_div(self.n) {
-            assert_eq!(x.len(), cols * self.n, "BatchPart::fill: {} values", x.len());
+            assert_eq!(
+                x.len(),
+                cols * self.n,
+                "BatchPart::fill: {} values",
+                x.len()
+            );
             let qb = self.xq.len() / self.n;
             for (xt, qt) in x.chunks_exact(cols).zip(self.xq.chunks_exact_mut(qb)) {
                 crate::quantize_act(w, xt, qt);

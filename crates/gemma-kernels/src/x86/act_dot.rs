@@ -30,7 +30,7 @@ use crate::quant::k::k4_scales_mins;
 /// AVX2/FMA present.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
+pub(super) unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
     let ax = _mm256_sign_epi8(x, x);
     let sy = _mm256_sign_epi8(y, x);
     let pairs = _mm256_maddubs_epi16(ax, sy);
@@ -45,7 +45,7 @@ unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
 /// AVX2/FMA/F16C present.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
+pub(super) unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
     let ha = u16::from_le_bytes([a[0], a[1]]) as u32;
     let hb = u16::from_le_bytes([b[0], b[1]]) as u32;
     let f = _mm_cvtph_ps(_mm_cvtsi32_si128((ha | (hb << 16)) as i32));
@@ -56,7 +56,7 @@ unsafe fn f16_product(a: &[u8], b: &[u8]) -> f32 {
 /// the other, and decoding is limited by memory latency rather than arithmetic. A prefetch
 /// never faults, wherever it points.
 #[inline(always)]
-fn prefetch_ahead(b: &[u8], row_len: usize) {
+pub(super) fn prefetch_ahead(b: &[u8], row_len: usize) {
     // SAFETY: prefetching is a hint without memory effects; any address is allowed.
     unsafe {
         _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(2 * row_len) as *const i8);

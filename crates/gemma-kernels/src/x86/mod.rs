@@ -2,19 +2,25 @@
 //!
 //! The intrinsics live in `target_feature` functions in the submodules; the only
 //! `unsafe` is the pointer loads there and the calls from here, each made after
-//! confirming AVX2 and FMA (and F16C, which the activation kernels also use) are present.
+//! confirming AVX2 and FMA (and F16C, which the activation kernels also use) are present,
+//! or, for the AVX-512 kernels, the features their level or [`FloatDotBuild`] detected.
 #![allow(unsafe_code)]
 
 pub(crate) mod act_dot;
+mod act_dot_k;
+mod act_dot_legacy;
 mod act_quant;
 pub(crate) mod attn512;
 mod f32s;
+mod float_dot;
 mod load;
 mod quant;
 pub(crate) mod tile512;
 
 use crate::quant::check_len;
 use crate::{act_bytes, act_type, ActType, DType};
+
+pub use float_dot::FloatDotBuild;
 
 /// The weight types with an AVX2 row-dot kernel (the rest use the scalar one).
 pub const AVX2_DTYPES: [DType; 5] = [
@@ -25,8 +31,25 @@ pub const AVX2_DTYPES: [DType; 5] = [
     DType::Q6_K,
 ];
 
-/// The weight types with an AVX2 activation-quantized row dot (the rest use the scalar one).
-pub const ACT_AVX2_DTYPES: [DType; 4] = [DType::Q8_0, DType::Q5_0, DType::Q4_K, DType::Q6_K];
+/// The quantized weight types with an AVX2 activation-quantized row dot (any other quantized
+/// type uses the scalar one; the float types have [`dot_row_float`]).
+pub const ACT_AVX2_DTYPES: [DType; 11] = [
+    DType::Q8_0,
+    DType::Q5_0,
+    DType::Q4_K,
+    DType::Q6_K,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_1,
+    DType::IQ4_NL,
+    DType::Q2_K,
+    DType::Q3_K,
+    DType::Q5_K,
+];
+
+/// The weight types whose activation row dots reproduce ggml's x86 float dots
+/// (`ggml_vec_dot_f32`, `_f16`, `_bf16`) in each [`FloatDotBuild`] ([`dot_row_float`]).
+pub const FLOAT_DOT_DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
 
 /// The activation formats with an AVX2 quantizer (the rest use the scalar one).
 pub const ACT_AVX2_QUANT: [ActType; 3] = [ActType::Q8_0, ActType::Q8_1, ActType::Q8_K];
@@ -145,7 +168,8 @@ pub fn quantize_act_avx2(w: DType, x: &[f32], out: &mut [u8]) -> bool {
 }
 
 /// AVX2 activation-quantized dot of one weight row with a quantized activation row, or
-/// `None` when `w` has no AVX2 kernel (it is not in [`ACT_AVX2_DTYPES`]).
+/// `None` when `w` has no AVX2 kernel (it is not in [`ACT_AVX2_DTYPES`]; the float types
+/// are not: see [`dot_row_float`]).
 ///
 /// # Panics
 ///
@@ -160,7 +184,33 @@ pub fn dot_row_act_avx2(w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
         "dot_row_act: activation bytes for {n} {w} weights"
     );
     // SAFETY: `require` confirmed AVX2 and FMA are present; lengths were checked.
-    unsafe { dot_row_act_unchecked(w, row, xq) }
+    unsafe { dot_row_quant_unchecked(w, row, xq) }
+}
+
+/// ggml's float row dot as `build` computes it, of one F32, F16 or BF16 weight row with an
+/// activation row of the same format (from [`crate::quantize_act`]), or `None` when `w` is
+/// not one of [`FLOAT_DOT_DTYPES`]. [`crate::dot_row_act`] uses the build of the active level
+/// ([`FloatDotBuild::for_level`]).
+///
+/// # Panics
+///
+/// If the lengths do not match (see [`crate::dot_row_act`]) or the CPU cannot run `build`
+/// (see [`FloatDotBuild::is_supported`]).
+pub fn dot_row_float(build: FloatDotBuild, w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
+    assert!(
+        build.is_supported(),
+        "dot_row_float: the {} build needs CPU features this CPU lacks",
+        build.name()
+    );
+    let n = row.len() / w.block_bytes() * w.block_len();
+    check_len(w, row.len(), n, "dot_row_float");
+    assert_eq!(
+        xq.len(),
+        act_bytes(w, n),
+        "dot_row_float: activation bytes for {n} {w} weights"
+    );
+    // SAFETY: `build`'s features were detected just above; lengths were checked.
+    unsafe { dot_row_float_unchecked(build, w, row, xq) }
 }
 
 /// Activation quantizer for the dispatcher; false when `act` has no AVX2 version.
@@ -183,7 +233,9 @@ pub(crate) unsafe fn quantize_act_unchecked(act: ActType, x: &[f32], out: &mut [
     true
 }
 
-/// Activation-quantized row dot for the dispatcher; `None` when `w` has no AVX2 kernel.
+/// Activation row dot for the dispatcher: the float types with the build of the active level
+/// (the AVX2 one below the AVX2 level), the quantized ones with their AVX2 kernels; `None`
+/// when `w` has no kernel.
 ///
 /// # Safety
 ///
@@ -191,6 +243,55 @@ pub(crate) unsafe fn quantize_act_unchecked(act: ActType, x: &[f32], out: &mut [
 /// activation bytes.
 #[inline]
 pub(crate) unsafe fn dot_row_act_unchecked(w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
+    match w {
+        // SAFETY: the build of the active level only exists once its features were detected,
+        // and the AVX2 one is covered by the caller; lengths are the caller's.
+        DType::F32 | DType::F16 | DType::BF16 => unsafe {
+            dot_row_float_unchecked(FloatDotBuild::active_or_avx2(), w, row, xq)
+        },
+        // SAFETY: forwarded from the caller.
+        _ => unsafe { dot_row_quant_unchecked(w, row, xq) },
+    }
+}
+
+/// ggml's float row dot as `build` computes it; `None` when `w` is not a float type.
+///
+/// # Safety
+///
+/// The CPU must have `build`'s features (see [`FloatDotBuild::is_supported`]); `xq` must hold
+/// as many values as `row`, in the same format.
+#[inline]
+pub(crate) unsafe fn dot_row_float_unchecked(
+    build: FloatDotBuild,
+    w: DType,
+    row: &[u8],
+    xq: &[u8],
+) -> Option<f32> {
+    use FloatDotBuild::*;
+    // SAFETY (all arms): each kernel needs exactly its build's features, which the caller
+    // guarantees; the lengths are forwarded from the caller.
+    unsafe {
+        Some(match (w, build) {
+            (DType::F32, Avx2) => float_dot::f32_avx2(row, xq),
+            (DType::F32, Avx512 | Avx512Bf16) => float_dot::f32_avx512(row, xq),
+            (DType::F16, Avx2) => float_dot::f16_avx2(row, xq),
+            (DType::F16, Avx512 | Avx512Bf16) => float_dot::f16_avx512(row, xq),
+            (DType::BF16, Avx2) => float_dot::bf16_avx2(row, xq),
+            (DType::BF16, Avx512) => float_dot::bf16_avx512(row, xq),
+            (DType::BF16, Avx512Bf16) => float_dot::bf16_dpbf16(row, xq),
+            _ => return None,
+        })
+    }
+}
+
+/// Activation-quantized row dot of the quantized types; `None` when `w` has no AVX2 kernel.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `row` must be whole blocks and `xq` the matching
+/// activation bytes.
+#[inline]
+unsafe fn dot_row_quant_unchecked(w: DType, row: &[u8], xq: &[u8]) -> Option<f32> {
     // SAFETY (all arms): forwarded from the caller.
     unsafe {
         Some(match w {
@@ -198,6 +299,13 @@ pub(crate) unsafe fn dot_row_act_unchecked(w: DType, row: &[u8], xq: &[u8]) -> O
             DType::Q5_0 => act_dot::dot_q5_0(row, xq),
             DType::Q4_K => act_dot::dot_q4_k(row, xq),
             DType::Q6_K => act_dot::dot_q6_k(row, xq),
+            DType::Q4_0 => act_dot_legacy::dot_q4_0(row, xq),
+            DType::Q4_1 => act_dot_legacy::dot_q4_1(row, xq),
+            DType::Q5_1 => act_dot_legacy::dot_q5_1(row, xq),
+            DType::IQ4_NL => act_dot_legacy::dot_iq4_nl(row, xq),
+            DType::Q2_K => act_dot_k::dot_q2_k(row, xq),
+            DType::Q3_K => act_dot_k::dot_q3_k(row, xq),
+            DType::Q5_K => act_dot_k::dot_q5_k(row, xq),
             _ => return None,
         })
     }
