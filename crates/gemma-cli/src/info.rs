@@ -39,7 +39,12 @@ pub fn info(a: InfoArgs) -> Result<()> {
         return crate::print_out(&o);
     }
     writeln!(o, "model: {}", m.path.display())?;
-    writeln!(o, "kernels: {}", gemma_kernels::kernel_level())?;
+    writeln!(
+        o,
+        "kernels: {} (float dots: {})",
+        gemma_kernels::kernel_level(),
+        gemma_kernels::float_dot_form()
+    )?;
     writeln!(o, "precision: {}", m.model.precision)?;
     // (name, type, dims in GGML order, bytes) of every tensor.
     let tensors: Vec<(String, &str, Vec<u64>, u64)> = match m.model.storage() {

@@ -105,6 +105,16 @@ pub fn dot_row(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
     quant::dot_row_scalar_unchecked(dtype, row, x)
 }
 
+/// The form of ggml's float row dots (F32, F16 and BF16 weights) the active level uses:
+/// `scalar`, `avx2`, `avx512f` or `avx512bf16` (BF16 with `vdpbf16ps`).
+pub fn float_dot_form() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(b) = x86::FloatDotBuild::for_level(active_level()) {
+        return b.name();
+    }
+    "scalar"
+}
+
 /// Asks the CPU to bring `bytes` into its L2 cache ahead of use (one hint per 64-byte line; a
 /// no-op off x86-64). Matrix products call it on the next tile of weight rows, which the
 /// hardware prefetchers, seeing short rows, do not fetch early enough.
