@@ -10,6 +10,11 @@ peak RSS of each process (from wait4), and decode's fraction of the memory-bandw
 
 Usage: python3 scripts/bench_vs_llama.py [--model M] [--threads 1,2] [-p 512] [-n 128]
                                         [-r 5] [--rounds 2] [--llama-args "--repack 0"]
+                                        [--no-amx]
+
+`--no-amx` uses llama.cpp built without Intel AMX (build_llama_tools.sh --no-amx) with its
+default settings (weight repacking on, `--llama-args` default empty): for CPUs that report AMX
+where llama.cpp's AMX buffers crash, as on the machine these figures come from.
 
 Standard library only. Timings come from each tool's own clock (never a Python loop).
 """
@@ -77,10 +82,14 @@ def main():
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("-r", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2, help="A B pairs per thread count")
-    ap.add_argument("--llama-args", default="--repack 0",
+    ap.add_argument("--llama-args", default=None,
                     help="extra llama-bench arguments (default --repack 0: llama.cpp's AMX "
-                         "repacking crashes on this machine's CPU)")
+                         "repacking crashes on this machine's CPU; with --no-amx, none)")
+    ap.add_argument("--no-amx", action="store_true",
+                    help="llama.cpp built without AMX, with its default weight repacking")
     a = ap.parse_args()
+    if a.llama_args is None:
+        a.llama_args = "" if a.no_amx else "--repack 0"
 
     print("building gemma (release)...", file=sys.stderr)
     subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "gemma"], cwd=ROOT, check=True)
@@ -89,8 +98,8 @@ def main():
     model = a.model or subprocess.run([GEMMA, "pull", "--print-path"], capture_output=True, text=True,
                                       check=True).stdout.strip()
     print("building llama.cpp tools (cached)...", file=sys.stderr)
-    bindir = subprocess.run(["bash", os.path.join(ROOT, "scripts", "build_llama_tools.sh")],
-                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    build = ["bash", os.path.join(ROOT, "scripts", "build_llama_tools.sh")] + (["--no-amx"] if a.no_amx else [])
+    bindir = subprocess.run(build, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     llama_bench = os.path.join(bindir, "llama-bench")
 
     bw = copy_bandwidth()
@@ -132,7 +141,8 @@ def main():
     for t, gp, lp, gt, lt, gr, lr in rows:
         print(f"| {t} | {gp:.2f} | {lp:.2f} | {gp / lp:.2f}x | {gt:.2f} | {lt:.2f} | {gt / lt:.2f}x "
               f"| {gr:.1f} | {lr:.1f} | {gt / bound:.0%} |")
-    print(f"\nllama-bench extra arguments: {' '.join(extra) or '(none)'}; "
+    print(f"\nllama.cpp build: {bindir}")
+    print(f"llama-bench extra arguments: {' '.join(extra) or '(none)'}; "
           f"{a.rounds} A/B rounds of -r {a.r} each per thread count.")
 
 

@@ -33,26 +33,6 @@ fn q8_1_sum_correction(w: DType, row: &[u8], xq: &[u8], av: &[f32]) -> (f64, f64
     (corr, size)
 }
 
-/// A random row for the bit-identity tests; with `wild`, every f16 scale field is any finite
-/// half (subnormal to 65504, either sign), so lanes cancel, overflow and underflow.
-fn bit_exact_row(w: DType, n: usize, wild: bool, rng: &mut TestRng) -> Vec<u8> {
-    let mut row = random_row(w, n, rng);
-    if wild {
-        for block in row.chunks_exact_mut(w.block_bytes()) {
-            for &off in f16_fields(w) {
-                let h = loop {
-                    let h = rng.next_u64() as u16;
-                    if h & 0x7C00 != 0x7C00 {
-                        break h;
-                    }
-                };
-                block[off..off + 2].copy_from_slice(&h.to_le_bytes());
-            }
-        }
-    }
-    row
-}
-
 /// Equal bits, or both NaN (the payload of a NaN made from infinities is not specified).
 fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())

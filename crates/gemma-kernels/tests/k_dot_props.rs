@@ -33,26 +33,6 @@ fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
-/// A random row of `n` weights of `w`; with `wild`, every f16 scale field is any finite half
-/// (subnormal to 65504, either sign), so lanes cancel, overflow and underflow.
-fn k_row(w: DType, n: usize, wild: bool, rng: &mut TestRng) -> Vec<u8> {
-    let mut row = random_row(w, n, rng);
-    if wild {
-        for block in row.chunks_exact_mut(w.block_bytes()) {
-            for &off in f16_fields(w) {
-                let h = loop {
-                    let h = rng.next_u64() as u16;
-                    if h & 0x7C00 != 0x7C00 {
-                        break h;
-                    }
-                };
-                block[off..off + 2].copy_from_slice(&h.to_le_bytes());
-            }
-        }
-    }
-    row
-}
-
 /// `x` quantized for `w` (Q8_K, the bytes ggml writes).
 fn quantized(w: DType, x: &[f32]) -> Vec<u8> {
     let mut out = vec![0u8; act_bytes(w, x.len())];
@@ -88,7 +68,7 @@ fn f64_dot(w: DType, row: &[u8], xq: &[u8], n: usize) -> (f64, f64) {
 /// Seeds, block counts, wild scales and ggml's result bits (`ggml_vec_dot_q2_K_q8_K`,
 /// `_q3_K_`, `_q5_K_` of the `libggml-cpu.so` in llama-cpp-python 0.3.36, x86-64 built with
 /// `-march=native` on an AVX-512 CPU; these functions have only an AVX2 branch there) for the
-/// row `k_row(w, 256 * blocks, wild, rng)` and activations `random_activations(256 * blocks,
+/// row `bit_exact_row(w, 256 * blocks, wild, rng)` and activations `random_activations(256 * blocks,
 /// rng)` quantized to Q8_K, both from `TestRng::new(seed)` in that order. Computed by a
 /// throwaway harness that linked that library.
 const GGML_BITS: [(DType, u64, usize, bool, u32); 18] = [
@@ -125,7 +105,7 @@ proptest! {
         let w = K_TYPES[t];
         let n = 256 * blocks;
         let mut rng = TestRng::new(seed);
-        let row = k_row(w, n, false, &mut rng);
+        let row = bit_exact_row(w, n, false, &mut rng);
         let xq = quantized(w, &random_activations(n, &mut rng));
         let (want, scale) = f64_dot(w, &row, &xq, n);
         let twin = dot_row_act_scalar(w, &row, &xq);
@@ -151,7 +131,7 @@ proptest! {
         let w = K_TYPES[t];
         let n = 256 * blocks;
         let mut rng = TestRng::new(seed);
-        let row = k_row(w, n, wild, &mut rng);
+        let row = bit_exact_row(w, n, wild, &mut rng);
         let xq = if raw {
             raw_q8k(blocks, &mut rng)
         } else {
@@ -181,7 +161,7 @@ fn results_have_ggml_bits() {
     for (w, seed, blocks, wild, bits) in GGML_BITS {
         let n = 256 * blocks;
         let mut rng = TestRng::new(seed);
-        let row = k_row(w, n, wild, &mut rng);
+        let row = bit_exact_row(w, n, wild, &mut rng);
         let xq = quantized(w, &random_activations(n, &mut rng));
         let want = f32::from_bits(bits);
         let mut got = vec![

@@ -228,6 +228,25 @@ unsafe fn mins_i16(mn: &[u8; 8]) -> __m128i {
     )
 }
 
+/// The mins term of a Q4_K or Q5_K block as ggml forms it: the Q8_K block's 16 sums of 16
+/// paired (wrapping i16 adds) into 8 sums of 32, times the 8 mins, in 4 i32 lanes (`madd`).
+///
+/// # Safety
+///
+/// AVX2 present; `y` is a whole 292-byte Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn k_mins_prod(y: &[u8], mn: &[u8; 8]) -> __m128i {
+    // SAFETY: the block has 292 bytes; its sums are [260, 292).
+    let bsums = unsafe { load32(&y[260..]) };
+    let q8s = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bsums),
+        _mm256_extracti128_si256::<1>(bsums),
+    );
+    // SAFETY: same CPU features.
+    _mm_madd_epi16(unsafe { mins_i16(mn) }, q8s)
+}
+
 /// The four 32-value groups of half `h` (0 or 1) of a Q6_K block, as unsigned 6-bit bytes.
 ///
 /// # Safety
@@ -287,15 +306,8 @@ pub(super) unsafe fn dot_q4_k(row: &[u8], xq: &[u8]) -> f32 {
         let dmin = -yd * f16_at(&b[2..]);
         let (sc, mn) = k4_scales_mins(&b[4..16]);
 
-        // Mins: pair the 16 sums into 8 per-32 sums, times the mins, in 4 lanes.
-        // SAFETY: the activation block has 292 bytes; its sums are [260, 292).
-        let bsums = load32(&y[260..]);
-        let q8s = _mm_hadd_epi16(
-            _mm256_castsi256_si128(bsums),
-            _mm256_extracti128_si256::<1>(bsums),
-        );
-        let mins = mins_i16(&mn);
-        let prod = _mm_madd_epi16(mins, q8s);
+        // SAFETY: `y` is a whole 292-byte activation block.
+        let prod = k_mins_prod(y, &mn);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
 
         let mut sumi = _mm256_setzero_si256();

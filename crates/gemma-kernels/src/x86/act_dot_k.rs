@@ -16,7 +16,7 @@
 
 use std::arch::x86_64::*;
 
-use super::act_dot::prefetch_ahead;
+use super::act_dot::{k_mins_prod, prefetch_ahead};
 use super::f32s::hsum;
 use super::load::{load16, load32};
 use crate::quant::f16_at;
@@ -199,15 +199,8 @@ pub(super) unsafe fn dot_q5_k(row: &[u8], xq: &[u8]) -> f32 {
         let (sc, mn) = k4_scales_mins(&b[4..16]);
 
         // Mins: the 16 sums paired (wrapping i16), times the 8 mins, summed as integers.
-        // SAFETY: the activation block has 292 bytes; its sums are [260, 292).
-        let bsums = load32(&y[260..]);
-        let q8s = _mm_hadd_epi16(
-            _mm256_castsi256_si128(bsums),
-            _mm256_extracti128_si256::<1>(bsums),
-        );
-        // SAFETY: `mn` has the 8 bytes `movq` reads; no alignment is needed.
-        let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr().cast()));
-        let prod = _mm_madd_epi16(mins, q8s);
+        // SAFETY: `y` is a whole 292-byte activation block.
+        let prod = k_mins_prod(y, &mn);
         let prod = _mm_add_epi32(prod, _mm_unpackhi_epi64(prod, prod));
         let m = _mm_cvtsi128_si32(_mm_add_epi32(prod, _mm_srli_epi64::<32>(prod)));
         summs = dmin.mul_add(m as f32, summs);

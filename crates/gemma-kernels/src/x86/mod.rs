@@ -32,20 +32,9 @@ pub const AVX2_DTYPES: [DType; 5] = [
 ];
 
 /// The quantized weight types with an AVX2 activation-quantized row dot (any other quantized
-/// type uses the scalar one; the float types have [`dot_row_float`]).
-pub const ACT_AVX2_DTYPES: [DType; 11] = [
-    DType::Q8_0,
-    DType::Q5_0,
-    DType::Q4_K,
-    DType::Q6_K,
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_1,
-    DType::IQ4_NL,
-    DType::Q2_K,
-    DType::Q3_K,
-    DType::Q5_K,
-];
+/// type uses the scalar one; the float types have [`dot_row_float`]): every one has a
+/// lane-exact portable twin, so this is [`crate::ACT_BIT_EXACT_DTYPES`].
+pub const ACT_AVX2_DTYPES: [DType; 11] = crate::ACT_BIT_EXACT_DTYPES;
 
 /// The weight types whose activation row dots reproduce ggml's x86 float dots
 /// (`ggml_vec_dot_f32`, `_f16`, `_bf16`) in each [`FloatDotBuild`] ([`dot_row_float`]).

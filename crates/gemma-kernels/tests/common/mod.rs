@@ -259,3 +259,23 @@ pub fn random_activations(n: usize, rng: &mut TestRng) -> Vec<f32> {
     }
     x
 }
+
+/// A random row for the bit-identity tests; with `wild`, every f16 scale field is any finite
+/// half (subnormal to 65504, either sign), so lanes cancel, overflow and underflow.
+pub fn bit_exact_row(w: DType, n: usize, wild: bool, rng: &mut TestRng) -> Vec<u8> {
+    let mut row = random_row(w, n, rng);
+    if wild {
+        for block in row.chunks_exact_mut(w.block_bytes()) {
+            for &off in f16_fields(w) {
+                let h = loop {
+                    let h = rng.next_u64() as u16;
+                    if h & 0x7C00 != 0x7C00 {
+                        break h;
+                    }
+                };
+                block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+    }
+    row
+}
