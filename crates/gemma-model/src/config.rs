@@ -350,8 +350,9 @@ impl ModelConfig {
     }
 
     /// Bytes of the forward pass's working buffers for a batch of `batch` tokens, logits of
-    /// `logit_rows` positions included (the activations, their 8-bit copies, attention scores
-    /// and per-thread row tiles are small next to these and not counted).
+    /// `logit_rows` positions included, with the batch's RoPE tables (one per distinct base and
+    /// scaling; the 8-bit copies of one product's activations, attention scores and per-thread
+    /// row tiles are small next to these and not counted).
     pub fn forward_bytes(&self, batch: usize, logit_rows: usize) -> u64 {
         let n = batch.clamp(1, UBATCH) as u64;
         let (d, q, kv, ff) = (
@@ -360,8 +361,18 @@ impl ModelConfig {
             self.kv_dim() as u64,
             self.intermediate_size as u64,
         );
+        let mut ropes: Vec<(u32, u32)> = self
+            .layers
+            .iter()
+            .map(|l| (l.rope_theta.to_bits(), l.rope_scaling_factor.to_bits()))
+            .collect();
+        ropes.sort_unstable();
+        ropes.dedup();
+        // (cos, sin) pairs of f32 for half a head, per token and table.
+        let rope = ropes.len() as u64 * n * self.head_dim as u64 / 2 * 8;
         // x, h, o (d each), q and attn (q_dim each), k and v, gate and up; then the logits.
         4 * (n * (3 * d + 2 * q + 2 * kv + 2 * ff) + logit_rows as u64 * self.vocab_size as u64)
+            + rope
     }
 }
 
