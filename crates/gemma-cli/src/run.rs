@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use anyhow::Result;
 use clap::Args;
-use gemma_engine::{GenerateOptions, Message, SamplerConfig, StopReason};
+use gemma_engine::{GenerateOptions, Message, Penalties, SamplerConfig, StopReason};
 
 use crate::{text_or_stdin, ModelArgs};
 
@@ -48,6 +48,24 @@ pub struct RunArgs {
     /// Random seed (default: a fresh one, printed on stderr).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Repetition penalty over the last --repeat-last-n tokens (1 = off), as llama.cpp's.
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// How many recent tokens (prompt included) the penalties look at (0 = off).
+    #[arg(long, default_value_t = 64)]
+    pub repeat_last_n: usize,
+    /// Presence penalty: subtracted once from the logit of every token seen recently.
+    #[arg(long, default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    /// Frequency penalty: subtracted from a token's logit per recent occurrence.
+    #[arg(long, default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    /// Add BIAS to token ID's logit, as `ID+BIAS`, `ID-BIAS` or `ID=-inf` (repeatable).
+    #[arg(long, value_name = "ID(+|-)BIAS", value_parser = parse_bias)]
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Stop when the text contains STR; it is not printed (repeatable).
+    #[arg(long, value_name = "STR")]
+    pub stop: Vec<String>,
     /// Threads (default: all cores).
     #[arg(long, short = 't')]
     pub threads: Option<usize>,
@@ -79,8 +97,16 @@ pub fn run(a: RunArgs) -> Result<()> {
             top_p: a.top_p,
             min_p: a.min_p,
             seed,
+            penalties: Penalties {
+                repeat: a.repeat_penalty,
+                frequency: a.frequency_penalty,
+                presence: a.presence_penalty,
+                last_n: a.repeat_last_n,
+            },
+            logit_bias: a.logit_bias.clone(),
         },
         stop_at_eog: true,
+        stop: a.stop.clone(),
     };
     opts.sampler.validate()?;
     let m = a.model.load()?;
@@ -134,4 +160,43 @@ pub fn run(a: RunArgs) -> Result<()> {
         session.threads()
     );
     Ok(())
+}
+
+/// `ID+BIAS`, `ID-BIAS` or `ID=BIAS` (llama.cpp's `--logit-bias` form; `-inf` bans the token).
+fn parse_bias(s: &str) -> Result<(u32, f32), String> {
+    let at = s
+        .find(['+', '-', '='])
+        .ok_or_else(|| format!("`{s}`: expected ID+BIAS, ID-BIAS or ID=BIAS"))?;
+    let id: u32 = s[..at]
+        .parse()
+        .map_err(|_| format!("`{s}`: `{}` is not a token id", &s[..at]))?;
+    let num = if &s[at..at + 1] == "=" {
+        &s[at + 1..]
+    } else {
+        &s[at..]
+    };
+    let bias: f32 = num
+        .trim_start_matches('+')
+        .parse()
+        .map_err(|_| format!("`{s}`: `{num}` is not a number"))?;
+    if bias.is_nan() || bias == f32::INFINITY {
+        return Err(format!("`{s}`: the bias must be finite or -inf"));
+    }
+    Ok((id, bias))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bias;
+
+    #[test]
+    fn logit_bias_forms() {
+        assert_eq!(parse_bias("15043+1"), Ok((15043, 1.0)));
+        assert_eq!(parse_bias("7-0.5"), Ok((7, -0.5)));
+        assert_eq!(parse_bias("7=-inf"), Ok((7, f32::NEG_INFINITY)));
+        assert_eq!(parse_bias("7-inf"), Ok((7, f32::NEG_INFINITY)));
+        for bad in ["", "x+1", "7", "7+x", "7+inf", "7=nan"] {
+            assert!(parse_bias(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -27,13 +27,15 @@ use gemma_tokenizer::{
 
 mod error;
 mod session;
+mod stop;
 
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};
 pub use gemma_model::{Logits, ModelConfig, Precision, Storage, UBATCH};
-pub use gemma_sample::SamplerConfig;
+pub use gemma_sample::{Penalties, SamplerConfig};
 pub use gemma_tokenizer::TextStream;
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};
+pub use stop::StopMatcher;
 
 /// A model ready to run: weights, configuration and tokenizer.
 #[derive(Debug)]

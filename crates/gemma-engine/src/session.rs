@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use gemma_model::{KvCache, Logits};
 use gemma_sample::{Sampler, SamplerConfig};
 
+use crate::stop::StopMatcher;
 use crate::{default_threads, EngineError, LoadedModel};
 
 /// Options of one generation.
@@ -18,6 +19,9 @@ pub struct GenerateOptions {
     pub sampler: SamplerConfig,
     /// Stop at the model's end-of-generation tokens (EOS, `<end_of_turn>`).
     pub stop_at_eog: bool,
+    /// Stop strings: generation ends at the first one, and neither it nor anything after it
+    /// is given to the callback (even when it is split across tokens).
+    pub stop: Vec<String>,
 }
 
 impl Default for GenerateOptions {
@@ -26,6 +30,7 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             sampler: SamplerConfig::default(),
             stop_at_eog: true,
+            stop: Vec::new(),
         }
     }
 }
@@ -35,7 +40,8 @@ impl Default for GenerateOptions {
 pub struct TokenEvent<'a> {
     /// The token id.
     pub id: u32,
-    /// New complete text this token makes printable (may be empty mid-character).
+    /// New complete text this token makes printable (may be empty mid-character, or while
+    /// the text might be the start of a stop string).
     pub text: &'a str,
     /// Index of this token among the generated ones.
     pub index: usize,
@@ -52,6 +58,8 @@ pub enum StopReason {
     ContextFull,
     /// The callback asked to stop.
     Stopped,
+    /// A stop string appeared in the text.
+    StopString,
 }
 
 /// What a generation did, with timings.
@@ -175,6 +183,22 @@ impl Session {
             )));
         }
         let mut sampler = Sampler::new(opts.sampler.clone())?;
+        let vocab = self.model.config().vocab_size;
+        if let Some(&(id, _)) = opts
+            .sampler
+            .logit_bias
+            .iter()
+            .find(|(id, _)| *id as usize >= vocab)
+        {
+            return Err(EngineError::Invalid(format!(
+                "logit_bias names token {id}, but the vocabulary has {vocab} tokens"
+            )));
+        }
+        // The penalties look at the prompt too, as llama.cpp's do.
+        for &id in prompt {
+            sampler.accept(id);
+        }
+        let mut stops = StopMatcher::new(&opts.stop);
         let model = self.model.clone();
         let tok = &model.tokenizer;
         let mut decoder = tok.stream(false);
@@ -191,8 +215,9 @@ impl Session {
             if opts.stop_at_eog && tok.is_eog(id) {
                 break StopReason::EndOfGeneration;
             }
+            sampler.accept(id);
             tokens.push(id);
-            let text = decoder.push(tok, id);
+            let (text, hit) = stops.push(&decoder.push(tok, id));
             let ev = TokenEvent {
                 id,
                 text: &text,
@@ -200,6 +225,9 @@ impl Session {
             };
             if on_token(&ev).is_break() {
                 break StopReason::Stopped;
+            }
+            if hit {
+                break StopReason::StopString;
             }
             if tokens.len() >= opts.max_tokens {
                 break StopReason::MaxTokens;
@@ -209,7 +237,15 @@ impl Session {
             }
             logits = self.eval(&[id], Logits::Last)?;
         };
-        let rest = decoder.flush(tok);
+        let rest = if stop == StopReason::StopString {
+            String::new()
+        } else {
+            let (mut text, hit) = stops.push(&decoder.flush(tok));
+            if !hit {
+                text.push_str(&stops.finish());
+            }
+            text
+        };
         if !rest.is_empty() {
             let ev = TokenEvent {
                 id: *tokens.last().unwrap_or(&0),

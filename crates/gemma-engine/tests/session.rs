@@ -77,6 +77,7 @@ fn generation_stops_cleanly_at_a_full_context() {
         max_tokens: 50,
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
+        stop: Vec::new(),
     };
     let sum = s
         .generate(&ids, &opts, |_| ControlFlow::Continue(()))
@@ -121,6 +122,7 @@ fn same_seed_same_text_and_callback_can_stop() {
             ..SamplerConfig::default()
         },
         stop_at_eog: false,
+        stop: Vec::new(),
     };
     let run = |opts: &GenerateOptions| {
         let mut s = m.new_session(Some(64), Some(2)).unwrap();
@@ -145,4 +147,112 @@ fn same_seed_same_text_and_callback_can_stop() {
         .unwrap();
     assert_eq!(sum.stop, StopReason::Stopped);
     assert_eq!(sum.tokens, a[..3]);
+}
+
+/// Greedy text of `n` tokens after `prompt`, streamed, with the given stop strings; returns the
+/// streamed text, the per-token pieces and the summary's stop reason.
+fn greedy_text(
+    m: &Arc<LoadedModel>,
+    prompt: &str,
+    n: usize,
+    stop: &[String],
+) -> (String, Vec<String>, StopReason) {
+    let ids = m.tokenize(prompt, true).unwrap();
+    let opts = GenerateOptions {
+        max_tokens: n,
+        sampler: SamplerConfig::greedy(),
+        stop_at_eog: false,
+        stop: stop.to_vec(),
+    };
+    let mut s = m.new_session(Some(256), Some(2)).unwrap();
+    let mut pieces = Vec::new();
+    let summary = s
+        .generate(&ids, &opts, |ev| {
+            pieces.push(ev.text.to_string());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (pieces.concat(), pieces, summary.stop)
+}
+
+#[test]
+fn a_stop_string_across_tokens_ends_generation_and_never_leaks() {
+    let m = model();
+    let prompt = "The three primary colours are";
+    let (full, pieces, _) = greedy_text(&m, prompt, 24, &[]);
+    // A stop string that starts inside one token's text and ends inside a later one's.
+    let mut at = 0;
+    let mut bound = None;
+    for p in &pieces {
+        at += p.len();
+        if at >= 8
+            && at + 3 < full.len()
+            && full.is_char_boundary(at - 2)
+            && full.is_char_boundary(at + 2)
+        {
+            bound = Some(at);
+            break;
+        }
+    }
+    let b = bound.expect("a token boundary inside the text");
+    let stop = full[b - 2..b + 2].to_string();
+    let want = &full[..full.find(&stop).unwrap()];
+    let (got, _, reason) = greedy_text(&m, prompt, 24, std::slice::from_ref(&stop));
+    assert_eq!(reason, StopReason::StopString, "stop {stop:?} in {full:?}");
+    assert_eq!(got, want, "stop {stop:?}");
+    assert!(!got.contains(&stop));
+    // A stop string that never appears changes nothing.
+    let (same, _, reason) = greedy_text(&m, prompt, 24, &["\u{1F600}never".to_string()]);
+    assert_eq!(same, full);
+    assert_eq!(reason, StopReason::MaxTokens);
+}
+
+#[test]
+fn penalties_and_bias_reach_generation() {
+    let m = model();
+    let ids = m.tokenize("one one one one one one", true).unwrap();
+    let greedy = |sampler: SamplerConfig| {
+        let opts = GenerateOptions {
+            max_tokens: 8,
+            sampler,
+            stop_at_eog: false,
+            stop: Vec::new(),
+        };
+        let mut s = m.new_session(Some(128), Some(2)).unwrap();
+        s.generate(&ids, &opts, |_| ControlFlow::Continue(()))
+            .unwrap()
+            .tokens
+    };
+    let plain = greedy(SamplerConfig::greedy());
+    // Banning the first greedy token moves the first choice elsewhere.
+    let banned = greedy(SamplerConfig {
+        logit_bias: vec![(plain[0], f32::NEG_INFINITY)],
+        ..SamplerConfig::greedy()
+    });
+    assert_ne!(banned[0], plain[0]);
+    assert!(!banned.contains(&plain[0]));
+    // A strong repetition penalty keeps the prompt's repeated token out of the answer.
+    let one = m.tokenize(" one", false).unwrap()[0];
+    let penalized = greedy(SamplerConfig {
+        penalties: gemma_engine::Penalties {
+            repeat: 100.0,
+            presence: 100.0,
+            ..Default::default()
+        },
+        ..SamplerConfig::greedy()
+    });
+    assert!(!penalized.contains(&one), "{penalized:?}");
+    // A bias naming a token outside the vocabulary is refused.
+    let opts = GenerateOptions {
+        sampler: SamplerConfig {
+            logit_bias: vec![(u32::MAX, 1.0)],
+            ..SamplerConfig::greedy()
+        },
+        ..GenerateOptions::default()
+    };
+    let mut s = m.new_session(Some(128), Some(2)).unwrap();
+    let err = s
+        .generate(&ids, &opts, |_| ControlFlow::Continue(()))
+        .unwrap_err();
+    assert!(err.to_string().contains("logit_bias"), "{err}");
 }

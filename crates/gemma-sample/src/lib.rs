@@ -1,11 +1,17 @@
-//! Seeded token sampling: greedy, temperature, top-k, top-p and min-p.
+//! Seeded token sampling: logit bias, repetition/frequency/presence penalties, greedy,
+//! temperature, top-k, top-p and min-p.
 //!
-//! The chain follows llama.cpp's default order: top-k, then top-p, then min-p over the
-//! untempered distribution, then temperature, then a seeded draw. A temperature of 0 is greedy.
+//! The chain follows llama.cpp's default order: logit bias, penalties over recent tokens, then
+//! top-k, top-p and min-p over the untempered distribution, then temperature, then a seeded
+//! draw. A temperature of 0 is greedy (after bias and penalties).
 
+mod penalties;
 mod rng;
 
+pub use penalties::Penalties;
 pub use rng::Rng;
+
+use penalties::History;
 
 /// Sampling options. The defaults are llama.cpp's.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +26,10 @@ pub struct SamplerConfig {
     pub min_p: f32,
     /// Seed of the random draw.
     pub seed: u64,
+    /// Repetition, frequency and presence penalties.
+    pub penalties: Penalties,
+    /// Added to the logits of the given token ids before anything else (`-inf` bans a token).
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 impl Default for SamplerConfig {
@@ -30,6 +40,8 @@ impl Default for SamplerConfig {
             top_p: 0.95,
             min_p: 0.05,
             seed: 0,
+            penalties: Penalties::default(),
+            logit_bias: Vec::new(),
         }
     }
 }
@@ -74,6 +86,23 @@ impl SamplerConfig {
         if !(0.0..=1.0).contains(&self.min_p) {
             return Err(bad("min_p", self.min_p, "a value in [0, 1]"));
         }
+        let p = &self.penalties;
+        if !(p.repeat.is_finite() && p.repeat > 0.0) {
+            return Err(bad("repeat_penalty", p.repeat, "a finite value > 0"));
+        }
+        if !p.frequency.is_finite() {
+            return Err(bad("frequency_penalty", p.frequency, "a finite value"));
+        }
+        if !p.presence.is_finite() {
+            return Err(bad("presence_penalty", p.presence, "a finite value"));
+        }
+        if let Some(&(_, b)) = self
+            .logit_bias
+            .iter()
+            .find(|(_, b)| b.is_nan() || *b == f32::INFINITY)
+        {
+            return Err(bad("logit_bias", b, "a finite value or -inf"));
+        }
         Ok(())
     }
 }
@@ -84,6 +113,9 @@ pub struct Sampler {
     cfg: SamplerConfig,
     rng: Rng,
     cands: Vec<(u32, f32)>,
+    history: History,
+    /// The logits after bias and penalties, when there are any.
+    work: Vec<f32>,
 }
 
 /// Index of the largest logit (the first one on ties); `None` for an empty slice.
@@ -106,6 +138,8 @@ impl Sampler {
             cfg,
             rng,
             cands: Vec::new(),
+            history: History::default(),
+            work: Vec::new(),
         })
     }
 
@@ -114,12 +148,36 @@ impl Sampler {
         &self.cfg
     }
 
-    /// Pick the next token from one position's logits.
+    /// Record a token of the sequence (prompt or generated) for the penalties.
+    pub fn accept(&mut self, id: u32) {
+        self.history.accept(id, self.cfg.penalties.last_n);
+    }
+
+    /// Pick the next token from one position's logits (bias and penalties applied to a copy).
     ///
     /// # Panics
     /// If `logits` is empty.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         assert!(!logits.is_empty(), "sampling from no logits");
+        if self.cfg.logit_bias.is_empty() && self.cfg.penalties.is_off() {
+            return self.sample_plain(logits);
+        }
+        let mut work = std::mem::take(&mut self.work);
+        work.clear();
+        work.extend_from_slice(logits);
+        for &(id, b) in &self.cfg.logit_bias {
+            if let Some(l) = work.get_mut(id as usize) {
+                *l += b;
+            }
+        }
+        self.history.apply(&self.cfg.penalties, &mut work);
+        let id = self.sample_plain(&work);
+        self.work = work;
+        id
+    }
+
+    /// The chain after bias and penalties.
+    fn sample_plain(&mut self, logits: &[f32]) -> u32 {
         let cfg = &self.cfg;
         if cfg.temperature <= 0.0 || cfg.top_k == 1 {
             return argmax(logits).unwrap_or(0);

@@ -9,6 +9,7 @@ fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32, seed: u64) -> Sam
         top_p,
         min_p,
         seed,
+        ..SamplerConfig::default()
     }
 }
 
@@ -89,5 +90,105 @@ proptest::proptest! {
         let mut s = Sampler::new(cfg(t, k, p, m, seed)).unwrap();
         let id = s.sample(&logits);
         proptest::prop_assert!((id as usize) < logits.len());
+    }
+}
+
+#[test]
+fn penalties_follow_llama_cpp() {
+    // Token 1 seen twice, token 2 once, token 3 never; logits 2.0, 3.0, -1.0, 0.5 for 0..4.
+    let mut p = History::default();
+    for id in [1, 2, 1] {
+        p.accept(id, 64);
+    }
+    let pen = Penalties {
+        repeat: 2.0,
+        frequency: 0.25,
+        presence: 0.5,
+        last_n: 64,
+    };
+    let mut l = vec![2.0, 3.0, -1.0, 0.5];
+    p.apply(&pen, &mut l);
+    // 1: 3/2 - 2*0.25 - 0.5 = 0.5; 2: -1*2 - 0.25 - 0.5 = -2.75; others unchanged.
+    assert_eq!(l, vec![2.0, 0.5, -2.75, 0.5]);
+}
+
+#[test]
+fn only_the_last_n_tokens_count() {
+    let mut p = History::default();
+    for id in [5, 6, 7, 5] {
+        p.accept(id, 2);
+    }
+    // The window holds 7, 5: token 6 fell out, 5 counts once.
+    let pen = Penalties {
+        repeat: 1.0,
+        frequency: 1.0,
+        presence: 0.0,
+        last_n: 2,
+    };
+    let mut l = vec![0.0; 8];
+    p.apply(&pen, &mut l);
+    assert_eq!(l, vec![0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, -1.0]);
+}
+
+#[test]
+fn a_repeat_penalty_moves_greedy_off_a_repeated_token() {
+    let c = SamplerConfig {
+        penalties: Penalties {
+            repeat: 1.5,
+            ..Penalties::default()
+        },
+        ..SamplerConfig::greedy()
+    };
+    let mut s = Sampler::new(c).unwrap();
+    let logits = [1.0, 1.2, 0.1];
+    assert_eq!(s.sample(&logits), 1);
+    s.accept(1);
+    // 1.2 / 1.5 = 0.8 < 1.0.
+    assert_eq!(s.sample(&logits), 0);
+}
+
+#[test]
+fn logit_bias_bans_and_favours() {
+    let c = SamplerConfig {
+        logit_bias: vec![(1, f32::NEG_INFINITY), (2, 5.0)],
+        ..SamplerConfig::greedy()
+    };
+    assert_eq!(draw(c.clone(), &[1.0, 9.0, 4.5], 1), vec![2]);
+    // Sampled, a banned token never comes up.
+    let c = SamplerConfig {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+        seed: 3,
+        logit_bias: vec![(1, f32::NEG_INFINITY)],
+        ..SamplerConfig::default()
+    };
+    assert!(draw(c, &[1.0, 9.0, 1.0], 200).iter().all(|&t| t != 1));
+}
+
+#[test]
+fn bad_penalties_and_biases_are_refused() {
+    for c in [
+        SamplerConfig {
+            penalties: Penalties {
+                repeat: 0.0,
+                ..Penalties::default()
+            },
+            ..SamplerConfig::default()
+        },
+        SamplerConfig {
+            penalties: Penalties {
+                frequency: f32::NAN,
+                ..Penalties::default()
+            },
+            ..SamplerConfig::default()
+        },
+        SamplerConfig {
+            logit_bias: vec![(0, f32::INFINITY)],
+            ..SamplerConfig::default()
+        },
+    ] {
+        assert!(c.validate().is_err(), "{c:?}");
     }
 }
