@@ -11,10 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use gemma_engine::{LoadOptions, LoadedModel, Precision};
 
 mod bench;
+mod chat;
 mod info;
 mod logits;
 mod quantize;
 mod run;
+mod sampling;
 
 /// Run Gemma models on the CPU.
 #[derive(Parser, Debug)]
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt (argument or stdin); only the generated text goes to stdout.
     Run(run::RunArgs),
+    /// Talk with the model in its chat format (interactive; reads lines from stdin when piped).
+    Chat(chat::ChatArgs),
     /// Print the token ids of a text (argument or stdin).
     Tokenize(TokenizeArgs),
     /// Print the model's final logits at the last position of a prompt.
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::chat(a),
         Command::Tokenize(a) => tokenize(a),
         Command::Logits(a) => logits::logits(a),
         Command::Info(a) => info::info(a),

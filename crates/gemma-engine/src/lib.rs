@@ -25,10 +25,12 @@ use gemma_tokenizer::{
     folder_eos_ids, HfFolderTokenizer, ModelTokenizer, Tokenizer, TOKENIZER_JSON,
 };
 
+mod chat;
 mod error;
 mod session;
 mod stop;
 
+pub use chat::Chat;
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};
 pub use gemma_model::{Logits, ModelConfig, Precision, Storage, UBATCH};

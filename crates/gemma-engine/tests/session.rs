@@ -256,3 +256,62 @@ fn penalties_and_bias_reach_generation() {
         .unwrap_err();
     assert!(err.to_string().contains("logit_bias"), "{err}");
 }
+
+#[test]
+fn a_chat_keeps_earlier_turns_in_the_cache() {
+    use gemma_engine::{Chat, Message};
+    let m = model();
+    let opts = GenerateOptions {
+        max_tokens: 8,
+        sampler: SamplerConfig::greedy(),
+        stop_at_eog: true,
+        stop: Vec::new(),
+    };
+    let (q1, q2) = ("Name a colour.", "And a fruit?");
+    let mut chat = Chat::new(m.new_session(Some(512), Some(2)).unwrap()).unwrap();
+    let mut a1 = String::new();
+    let s1 = chat
+        .send(q1, &opts, |ev| {
+            a1.push_str(ev.text);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let s2 = chat.send(q2, &opts, |_| ControlFlow::Continue(())).unwrap();
+    let t = m.chat_template().unwrap();
+    let first = t.render(&[Message::user(q1)], true).unwrap();
+    let conv = [
+        Message::user(q1),
+        Message::assistant(&a1),
+        Message::user(q2),
+    ];
+    let full = t.render(&conv, true).unwrap();
+    let whole = m.tokenize(&full, false).unwrap();
+    if full.starts_with(&(first.clone() + &a1)) {
+        // Only the new turn was evaluated: the answer's last token and the new turn's tokens.
+        let suffix = m.tokenize(&full[first.len() + a1.len()..], false).unwrap();
+        assert_eq!(s2.prompt_tokens, 1 + suffix.len());
+        assert!(
+            s2.prompt_tokens < whole.len() / 2,
+            "{} of {}",
+            s2.prompt_tokens,
+            whole.len()
+        );
+        // The same as one session fed the same tokens in one go.
+        let mut feed = m.tokenize(&first, false).unwrap();
+        feed.extend(&s1.tokens);
+        feed.extend(&suffix);
+        let mut fresh = m.new_session(Some(512), Some(2)).unwrap();
+        let want = fresh
+            .generate(&feed, &opts, |_| ControlFlow::Continue(()))
+            .unwrap();
+        assert_eq!(s2.tokens, want.tokens);
+    } else {
+        // The template rewrote the answer (e.g. trimmed it): the turn starts over.
+        assert_eq!(s2.prompt_tokens, whole.len());
+    }
+    // After a reset the conversation starts again from its first turn.
+    chat.reset();
+    let s3 = chat.send(q1, &opts, |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(s3.tokens, s1.tokens);
+    assert_eq!(chat.messages().len(), 2);
+}
