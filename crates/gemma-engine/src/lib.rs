@@ -1,18 +1,45 @@
-//! The library API: load a model, tokenize, evaluate tokens, generate with a streaming callback.
+//! The library API: load a model, tokenize, evaluate tokens, generate with a streaming callback
+//! that can stop, and chat over a session that keeps earlier turns in its KV cache.
 //!
-//! ```no_run
+//! ```
 //! use std::ops::ControlFlow;
-//! use gemma_engine::{GenerateOptions, LoadedModel};
+//! use gemma_engine::{Chat, GenerateOptions, LoadedModel, Penalties, SamplerConfig, StopReason};
 //!
-//! // A GGUF file or a Hugging Face model folder.
-//! let model = LoadedModel::load(std::path::Path::new("model.gguf")).unwrap();
-//! let prompt = model.tokenize("The capital of France is", true).unwrap();
-//! let mut session = model.new_session(None, None).unwrap();
-//! let opts = GenerateOptions { max_tokens: 16, ..GenerateOptions::default() };
-//! session.generate(&prompt, &opts, |ev| {
-//!     print!("{}", ev.text);
-//!     ControlFlow::Continue(())
-//! }).unwrap();
+//! // A GGUF file or a Hugging Face model folder (here the default model, fetched once).
+//! let path = gemma_hub::ensure_default_model(false).unwrap();
+//! let model = LoadedModel::load(&path).unwrap();
+//!
+//! // Plain generation: sampling, penalties and stop strings, streamed to a callback.
+//! let prompt = model.tokenize("The three primary colours are", true).unwrap();
+//! let mut session = model.new_session(Some(512), Some(2)).unwrap();
+//! let opts = GenerateOptions {
+//!     max_tokens: 32,
+//!     sampler: SamplerConfig {
+//!         temperature: 0.0,
+//!         penalties: Penalties { repeat: 1.1, ..Penalties::default() },
+//!         ..SamplerConfig::default()
+//!     },
+//!     stop: vec!["\n".into()],
+//!     ..GenerateOptions::default()
+//! };
+//! let mut text = String::new();
+//! let summary = session
+//!     .generate(&prompt, &opts, |ev| {
+//!         text.push_str(ev.text);
+//!         // Returning Break stops generation here (a client gone, Ctrl-C, ...).
+//!         ControlFlow::Continue(())
+//!     })
+//!     .unwrap();
+//! assert!(!text.contains('\n'));
+//! assert!(matches!(summary.stop, StopReason::StopString | StopReason::MaxTokens));
+//!
+//! // A chat: each turn evaluates only its own tokens.
+//! let mut chat = Chat::new(model.new_session(Some(1024), Some(2)).unwrap()).unwrap();
+//! chat.set_system(Some("Answer briefly.".into()));
+//! let short = GenerateOptions { max_tokens: 8, ..opts.clone() };
+//! chat.send("Name a colour.", &short, |_| ControlFlow::Continue(())).unwrap();
+//! chat.send("And another?", &short, |_| ControlFlow::Continue(())).unwrap();
+//! assert_eq!(chat.messages().len(), 5); // system, then two user/model pairs
 //! ```
 
 use std::path::{Path, PathBuf};
