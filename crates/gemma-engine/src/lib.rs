@@ -60,7 +60,7 @@ mod stop;
 pub use chat::Chat;
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};
-pub use gemma_model::{Logits, ModelConfig, Precision, Storage, UBATCH};
+pub use gemma_model::{KvCache, Logits, ModelConfig, Precision, SeqInput, Storage, UBATCH};
 pub use gemma_sample::{Penalties, SamplerConfig};
 pub use gemma_tokenizer::TextStream;
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};

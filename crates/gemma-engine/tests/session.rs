@@ -315,3 +315,75 @@ fn a_chat_keeps_earlier_turns_in_the_cache() {
     assert_eq!(s3.tokens, s1.tokens);
     assert_eq!(chat.messages().len(), 2);
 }
+
+#[test]
+fn sequences_batched_together_get_the_bits_they_get_alone() {
+    use gemma_engine::SeqInput;
+    let m = model();
+    let prompts = [
+        "The capital of France is",
+        "One, two, three, four, five,",
+        "Water boils at",
+    ];
+    let ids: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| m.tokenize(p, true).unwrap())
+        .collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    // Alone: each prompt, then one more token.
+    let mut alone = Vec::new();
+    for p in &ids {
+        let mut c = m.model.new_cache(64);
+        let a = m.model.forward(p, &mut c, Logits::Last, 2).unwrap();
+        let b = m.model.forward(&[p[1]], &mut c, Logits::All, 2).unwrap();
+        alone.push((a, b));
+    }
+    // Together: the three prompts in one batch, then the three next tokens in one batch.
+    let mut caches: Vec<_> = ids.iter().map(|_| m.model.new_cache(64)).collect();
+    let mut seqs: Vec<SeqInput> = ids
+        .iter()
+        .zip(caches.iter_mut())
+        .map(|(p, cache)| SeqInput {
+            tokens: p,
+            cache,
+            want: Logits::Last,
+        })
+        .collect();
+    let first = m.model.forward_seqs(&mut seqs, 2).unwrap();
+    let next: Vec<[u32; 1]> = ids.iter().map(|p| [p[1]]).collect();
+    let mut seqs: Vec<SeqInput> = next
+        .iter()
+        .zip(caches.iter_mut())
+        .map(|(t, cache)| SeqInput {
+            tokens: t,
+            cache,
+            want: Logits::All,
+        })
+        .collect();
+    let second = m.model.forward_seqs(&mut seqs, 2).unwrap();
+    for (i, (a, b)) in alone.iter().enumerate() {
+        assert_eq!(bits(&first[i]), bits(a), "prompt {i}");
+        assert_eq!(bits(&second[i]), bits(b), "next token {i}");
+    }
+    // A new prompt joining sequences that are decoding (continuous batching's shape), and a
+    // sequence that wants no logits.
+    let mut c0 = m.model.new_cache(64);
+    let mut c1 = m.model.new_cache(64);
+    m.model.forward(&ids[0], &mut c0, Logits::None, 2).unwrap();
+    let mut seqs = vec![
+        SeqInput {
+            tokens: &next[0],
+            cache: &mut c0,
+            want: Logits::All,
+        },
+        SeqInput {
+            tokens: &ids[1],
+            cache: &mut c1,
+            want: Logits::None,
+        },
+    ];
+    let mixed = m.model.forward_seqs(&mut seqs, 2).unwrap();
+    assert_eq!(bits(&mixed[0]), bits(&alone[0].1));
+    assert!(mixed[1].is_empty());
+    assert_eq!(c1.len(), ids[1].len());
+}

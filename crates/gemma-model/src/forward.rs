@@ -12,6 +12,17 @@ use crate::{KvCache, Model, ModelError, Precision};
 /// 256 and 512 for prompt speed, and keeps the working buffers small).
 pub const UBATCH: usize = 128;
 
+/// One sequence's part of a multi-sequence batch ([`Model::forward_seqs`]).
+#[derive(Debug)]
+pub struct SeqInput<'a> {
+    /// Tokens to append at positions `cache.len()..`.
+    pub tokens: &'a [u32],
+    /// The sequence's cache.
+    pub cache: &'a mut KvCache,
+    /// Which of its positions need logits.
+    pub want: Logits,
+}
+
 /// Which positions of a batch need logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Logits {
@@ -82,23 +93,49 @@ impl Model {
         want: Logits,
         threads: usize,
     ) -> Result<Vec<f32>, ModelError> {
+        let mut seqs = [SeqInput {
+            tokens,
+            cache,
+            want,
+        }];
+        Ok(self
+            .forward_seqs(&mut seqs, threads)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Several sequences' tokens through the model in one batch, at most [`UBATCH`] tokens in
+    /// all: their matrix products are shared, and each attends over its own cache. Returns each
+    /// sequence's logits as its `want` asks. With the mixed numerics every sequence gets the
+    /// bits it would get alone. On error nothing is appended to any cache.
+    ///
+    /// # Panics
+    ///
+    /// If the sequences hold more than [`UBATCH`] tokens together.
+    pub fn forward_seqs(
+        &self,
+        seqs: &mut [SeqInput],
+        threads: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let cfg = &self.config;
-        let n = tokens.len();
+        let n: usize = seqs.iter().map(|s| s.tokens.len()).sum();
+        assert!(
+            n <= UBATCH,
+            "forward_seqs: {n} tokens, at most {UBATCH} per batch"
+        );
+        for s in seqs.iter() {
+            self.check_batch(s.tokens, s.cache)?;
+        }
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(seqs.iter().map(|_| Vec::new()).collect());
         }
-        if n > cache.remaining() {
-            return Err(ModelError::ContextFull {
-                ctx: cache.capacity(),
-                used: cache.len(),
-                needed: n,
-            });
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(ModelError::BadToken {
-                id: bad,
-                vocab_size: cfg.vocab_size,
-            });
+        // Each sequence's rows of the batch, and every token's position.
+        let mut ranges = Vec::with_capacity(seqs.len());
+        let mut positions = Vec::with_capacity(n);
+        for s in seqs.iter() {
+            let start = positions.len();
+            positions.extend(s.cache.len()..s.cache.len() + s.tokens.len());
+            ranges.push(start..positions.len());
         }
         let st = &self.storage;
         let w = &self.weights;
@@ -109,13 +146,13 @@ impl Model {
             cfg.kv_dim(),
             cfg.intermediate_size,
         );
-        let pos0 = cache.len();
         let eps = cfg.rms_norm_eps;
 
         // x: (n, d) residual stream; embeddings scaled by sqrt(d_model).
         let mut x = vec![0f32; n * d];
         let embed_scale = w.embed_scale;
-        for (t, &tok) in tokens.iter().enumerate() {
+        let tokens = seqs.iter().flat_map(|s| s.tokens.iter());
+        for (t, &tok) in tokens.enumerate() {
             let xt = &mut x[t * d..(t + 1) * d];
             row(st.data(&w.token_embd.loc), &w.token_embd, tok as usize, xt);
             xt.iter_mut().for_each(|v| *v *= embed_scale);
@@ -132,7 +169,7 @@ impl Model {
         let mixed = self.precision == Precision::Mixed;
         let scale = cfg.query_scale();
         let by_token = split(n, threads);
-        let mut rope_tables = RopeTables::new(pos0, n, hd, self.precision);
+        let mut rope_tables = RopeTables::new(&positions, hd, self.precision);
 
         // h = attn_norm(x) for the first layer; later layers get theirs with a residual add.
         if let Some(first) = w.layers.first() {
@@ -186,21 +223,29 @@ impl Model {
                     round_f16_slice(q);
                 }
             });
-            cache.k[l].extend_from_slice(&k);
-            cache.v[l].extend_from_slice(&v);
-            let spec = AttnSpec {
-                keys: &cache.k[l],
-                vals: &cache.v[l],
-                base: cache.base[l],
-                head_dim: hd,
-                kv_dim: kvd,
-                group: cfg.num_attention_heads / cfg.num_key_value_heads,
-                window: lc.sliding_window,
-                scale: if mixed { 1.0 } else { scale },
-                softcap: cfg.attn_logit_softcapping,
-                ggml: mixed,
-            };
-            spec.attend_batch(&q, pos0, threads, &mut attn);
+            // Each sequence keeps its keys and values and attends over its own cache.
+            for (sq, r) in seqs.iter_mut().zip(&ranges) {
+                let cache = &mut *sq.cache;
+                cache.k[l].extend_from_slice(&k[r.start * kvd..r.end * kvd]);
+                cache.v[l].extend_from_slice(&v[r.start * kvd..r.end * kvd]);
+                let spec = AttnSpec {
+                    keys: &cache.k[l],
+                    vals: &cache.v[l],
+                    base: cache.base[l],
+                    head_dim: hd,
+                    kv_dim: kvd,
+                    group: cfg.num_attention_heads / cfg.num_key_value_heads,
+                    window: lc.sliding_window,
+                    scale: if mixed { 1.0 } else { scale },
+                    softcap: cfg.attn_logit_softcapping,
+                    ggml: mixed,
+                };
+                let (qs, out) = (
+                    &q[r.start * qd..r.end * qd],
+                    &mut attn[r.start * qd..r.end * qd],
+                );
+                spec.attend_batch(qs, positions[r.start], threads, out);
+            }
             matmul(
                 st.data(&lw.wo.loc),
                 &lw.wo,
@@ -258,28 +303,52 @@ impl Model {
                 eps,
             );
         }
-        cache.commit(n);
-
-        let rows = match want {
-            Logits::None => return Ok(Vec::new()),
-            Logits::Last => &mut x[(n - 1) * d..],
-            Logits::All => &mut x[..],
-        };
-        let n_out = rows.len() / d;
-        rms_norm_rows(rows, &w.output_norm, eps);
-        let mut logits = vec![0f32; n_out * cfg.vocab_size];
-        matmul(
-            st.data(&w.output.loc),
-            &w.output,
-            rows,
-            n_out,
-            &mut logits,
-            threads,
-            self.precision,
-        );
-        if let Some(cap) = cfg.final_logit_softcapping {
-            softcap(&mut logits, cap);
+        for sq in seqs.iter_mut() {
+            sq.cache.commit(sq.tokens.len());
         }
-        Ok(logits)
+
+        // The rows whose logits are wanted, normed and projected together.
+        let wanted: Vec<usize> = seqs
+            .iter()
+            .zip(&ranges)
+            .flat_map(|(sq, r)| match sq.want {
+                Logits::None => 0..0,
+                Logits::Last => r.end - 1..r.end,
+                Logits::All => r.clone(),
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(wanted.len() * d);
+        for &t in &wanted {
+            rows.extend_from_slice(&x[t * d..(t + 1) * d]);
+        }
+        let vocab = cfg.vocab_size;
+        let mut logits = vec![0f32; wanted.len() * vocab];
+        if !wanted.is_empty() {
+            rms_norm_rows(&mut rows, &w.output_norm, eps);
+            matmul(
+                st.data(&w.output.loc),
+                &w.output,
+                &rows,
+                wanted.len(),
+                &mut logits,
+                threads,
+                self.precision,
+            );
+            if let Some(cap) = cfg.final_logit_softcapping {
+                softcap(&mut logits, cap);
+            }
+        }
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut at = 0;
+        for sq in seqs.iter() {
+            let rows = match sq.want {
+                Logits::None => 0,
+                Logits::Last => 1,
+                Logits::All => sq.tokens.len(),
+            };
+            out.push(logits[at * vocab..(at + rows) * vocab].to_vec());
+            at += rows;
+        }
+        Ok(out)
     }
 }

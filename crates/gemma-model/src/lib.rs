@@ -28,7 +28,7 @@ pub mod weights;
 
 pub use config::{LayerConfig, ModelConfig};
 pub use error::ModelError;
-pub use forward::{Logits, UBATCH};
+pub use forward::{Logits, SeqInput, UBATCH};
 pub use kv::KvCache;
 pub use precision::Precision;
 pub use source::{GgufSource, HfSource, TensorSource};

@@ -13,11 +13,11 @@ pub(crate) type RopeFn = fn(&mut [f32], &[(f32, f32)]);
 /// `(theta bits, factor bits)` and the `n * head_dim / 2` pairs, token by token.
 type Table = ((u32, u32), Vec<(f32, f32)>);
 
-/// RoPE's `(cos, sin)` pairs for every position of a batch, made once per distinct base and
+/// RoPE's `(cos, sin)` pairs for every token of a batch, made once per distinct base and
 /// scaling factor (a Gemma 3 model has two), not once per layer.
 pub(crate) struct RopeTables {
-    pos0: usize,
-    n: usize,
+    /// Each token's position.
+    positions: Vec<usize>,
     head_dim: usize,
     how: RopeAngles,
     apply: RopeFn,
@@ -26,15 +26,14 @@ pub(crate) struct RopeTables {
 }
 
 impl RopeTables {
-    /// Tables for `n` tokens at positions `pos0..` with the angles and rotation `precision` uses.
-    pub fn new(pos0: usize, n: usize, head_dim: usize, precision: Precision) -> Self {
+    /// Tables for tokens at `positions` with the angles and rotation `precision` uses.
+    pub fn new(positions: &[usize], head_dim: usize, precision: Precision) -> Self {
         let (how, apply): (_, RopeFn) = match precision {
             Precision::Mixed => (RopeAngles::Ggml, rope_apply_fused),
             Precision::F32 => (RopeAngles::Reference, rope_apply),
         };
         RopeTables {
-            pos0,
-            n,
+            positions: positions.to_vec(),
             head_dim,
             how,
             apply,
@@ -50,17 +49,10 @@ impl RopeTables {
             Some(i) => i,
             None => {
                 let half = self.head_dim / 2;
-                let mut table = Vec::with_capacity(self.n * half);
+                let mut table = Vec::with_capacity(self.positions.len() * half);
                 let mut cs = Vec::with_capacity(half);
-                for t in 0..self.n {
-                    rope_cos_sin(
-                        self.pos0 + t,
-                        theta,
-                        factor,
-                        self.head_dim,
-                        self.how,
-                        &mut cs,
-                    );
+                for &pos in &self.positions {
+                    rope_cos_sin(pos, theta, factor, self.head_dim, self.how, &mut cs);
                     table.extend_from_slice(&cs);
                 }
                 self.tables.push((key, table));
