@@ -38,6 +38,9 @@ pub enum EngineError {
     /// A request that cannot be served as asked.
     #[error("{0}")]
     Invalid(String),
+    /// Too many requests are waiting; try again later.
+    #[error("busy: the request queue is full")]
+    Busy,
     /// The chat template could not be compiled or rendered.
     #[error("chat template: {0}")]
     Chat(#[from] gemma_chat::ChatError),

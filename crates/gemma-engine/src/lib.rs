@@ -52,11 +52,13 @@ use gemma_tokenizer::{
     folder_eos_ids, HfFolderTokenizer, ModelTokenizer, Tokenizer, TOKENIZER_JSON,
 };
 
+mod batcher;
 mod chat;
 mod error;
 mod session;
 mod stop;
 
+pub use batcher::{BatchEvent, Batcher};
 pub use chat::Chat;
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};

@@ -387,3 +387,97 @@ fn sequences_batched_together_get_the_bits_they_get_alone() {
     assert!(mixed[1].is_empty());
     assert_eq!(c1.len(), ids[1].len());
 }
+
+/// Greedy tokens of `prompt` generated alone in a session.
+fn solo(m: &Arc<LoadedModel>, prompt: &[u32], n: usize) -> Vec<u32> {
+    let opts = GenerateOptions {
+        max_tokens: n,
+        sampler: SamplerConfig::greedy(),
+        stop_at_eog: false,
+        stop: Vec::new(),
+    };
+    let mut s = m.new_session(Some(256), Some(2)).unwrap();
+    s.generate(prompt, &opts, |_| ControlFlow::Continue(()))
+        .unwrap()
+        .tokens
+}
+
+#[test]
+fn a_request_joins_a_running_batch_between_steps() {
+    use gemma_engine::{BatchEvent, Batcher};
+    let m = model();
+    let (pa, pb) = (
+        m.tokenize("Once upon a time, there was a", true).unwrap(),
+        m.tokenize("The best way to learn a language is", true)
+            .unwrap(),
+    );
+    let opts = |n| GenerateOptions {
+        max_tokens: n,
+        sampler: SamplerConfig::greedy(),
+        stop_at_eog: false,
+        stop: Vec::new(),
+    };
+    let batcher = Batcher::start(m.clone(), 256, 2, 4, 8);
+    let a = batcher.submit(pa.clone(), opts(24)).unwrap();
+    // A runs alone for a few steps before B arrives.
+    let mut a_steps = Vec::new();
+    let mut a_tokens = Vec::new();
+    while a_steps.len() < 4 {
+        match a.recv().unwrap() {
+            BatchEvent::Token { id, step, .. } => {
+                a_tokens.push(id);
+                a_steps.push(step);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let b = batcher.submit(pb.clone(), opts(6)).unwrap();
+    let mut b_steps = Vec::new();
+    let mut b_tokens = Vec::new();
+    let b_done = loop {
+        match b.recv().unwrap() {
+            BatchEvent::Token { id, step, .. } => {
+                b_tokens.push(id);
+                b_steps.push(step);
+            }
+            BatchEvent::Done { tokens, stop, .. } => break (tokens, stop),
+            BatchEvent::Error(e) => panic!("{e}"),
+        }
+    };
+    let a_done = loop {
+        match a.recv().unwrap() {
+            BatchEvent::Token { id, step, .. } => {
+                a_tokens.push(id);
+                a_steps.push(step);
+            }
+            BatchEvent::Done { tokens, stop, .. } => break (tokens, stop),
+            BatchEvent::Error(e) => panic!("{e}"),
+        }
+    };
+    // A got a token at every step, B's steps included: B joined the running batch and A
+    // never waited for it.
+    assert!(a_steps.windows(2).all(|w| w[1] == w[0] + 1), "{a_steps:?}");
+    assert!(
+        b_steps.iter().all(|s| a_steps.contains(s)),
+        "B's steps {b_steps:?} are not all among A's {a_steps:?}"
+    );
+    assert!(b_steps[0] > a_steps[3], "B produced before it was sent");
+    assert!(*b_steps.last().unwrap() < *a_steps.last().unwrap());
+    // Each got exactly what it gets alone.
+    assert_eq!(a_done.0, solo(&m, &pa, 24));
+    assert_eq!(b_done.0, solo(&m, &pb, 6));
+    assert_eq!(a_done.0, a_tokens);
+    assert_eq!(b_done.1, StopReason::MaxTokens);
+    // A client that goes away is cancelled; the batcher goes on serving.
+    let gone = batcher.submit(pa.clone(), opts(200)).unwrap();
+    drop(gone);
+    let c = batcher.submit(pb.clone(), opts(3)).unwrap();
+    let got: Vec<u32> = c
+        .iter()
+        .filter_map(|e| match e {
+            BatchEvent::Token { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, solo(&m, &pb, 3));
+}
