@@ -215,7 +215,7 @@ pub(crate) unsafe fn repack_q5_0(row: &[u8], out: &mut [u8]) {
 /// AVX2 present.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn mins_i16(mn: &[u8; 8]) -> __m128i {
+pub(super) unsafe fn mins_i16(mn: &[u8; 8]) -> __m128i {
     _mm_setr_epi16(
         mn[0] as i16,
         mn[1] as i16,

@@ -229,16 +229,8 @@ pub(crate) unsafe fn q4_k_2x8(rows: [&[u8]; 2], pairs: &[Line], nb: usize) -> [[
             let b = &rows[r][i * 144..(i + 1) * 144];
             let (dx, dmx) = (crate::quant::f16_at(b), crate::quant::f16_at(&b[2..]));
             let (sc, mn) = k4_scales_mins(&b[4..16]);
-            let mins = _mm256_broadcastsi128_si256(_mm_setr_epi16(
-                mn[0] as i16,
-                mn[1] as i16,
-                mn[2] as i16,
-                mn[3] as i16,
-                mn[4] as i16,
-                mn[5] as i16,
-                mn[6] as i16,
-                mn[7] as i16,
-            ));
+            // SAFETY: AVX2 is part of this function's features.
+            let mins = _mm256_broadcastsi128_si256(unsafe { super::act_dot::mins_i16(&mn) });
             for p in 0..4 {
                 // SAFETY: pair p's block i is inside `pairs` (length above).
                 let tail = unsafe { line(blk(p), 10) };
