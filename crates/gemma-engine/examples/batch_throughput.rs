@@ -27,7 +27,7 @@ fn main() {
             max_tokens: n,
             sampler: SamplerConfig::greedy(),
             stop_at_eog: false,
-            stop: Vec::new(),
+            ..GenerateOptions::default()
         };
         let t0 = Instant::now();
         let streams: Vec<_> = (0..clients)
@@ -44,7 +44,7 @@ fn main() {
                 match ev {
                     BatchEvent::Done { tokens, .. } => total += tokens.len(),
                     BatchEvent::Error(e) => panic!("{e}"),
-                    BatchEvent::Token { .. } => {}
+                    BatchEvent::Token { .. } | BatchEvent::Prompt { .. } => {}
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! holds every active sequence's next tokens (one decode token, or a chunk of a prompt), and
 //! new requests join between steps rather than after the others finish.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -10,12 +11,23 @@ use gemma_model::{KvCache, Logits, SeqInput, UBATCH};
 use gemma_sample::Sampler;
 use gemma_tokenizer::{ModelTokenizer, TextStream};
 
+use crate::logprob::{token_logprob, TokenLogprob};
 use crate::stop::StopMatcher;
 use crate::{EngineError, GenerateOptions, LoadedModel, StopReason};
+
+/// Prompt tokens per step of a sequence that wants every prompt position's log-probabilities
+/// (each position's logits are a vocabulary-sized row).
+const PROMPT_LOGPROB_CHUNK: usize = 16;
 
 /// What a request's stream carries.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BatchEvent {
+    /// The log-probabilities of the prompt's tokens after the first, sent once the prompt is
+    /// evaluated, when [`GenerateOptions::prompt_logprobs`] asks for them.
+    Prompt {
+        /// One entry per prompt token after the first.
+        logprobs: Vec<TokenLogprob>,
+    },
     /// A generated token and the text it releases, with the number of the batch step that
     /// produced it (steps count from 1 over the batcher's life).
     Token {
@@ -25,6 +37,9 @@ pub enum BatchEvent {
         text: String,
         /// The step that produced it.
         step: u64,
+        /// Its log-probability, when [`GenerateOptions::logprobs`] asks for it (absent on
+        /// the text released at the end).
+        logprob: Option<TokenLogprob>,
     },
     /// The generation ended.
     Done {
@@ -39,17 +54,55 @@ pub enum BatchEvent {
     Error(String),
 }
 
+/// Where a request's events go. The batcher cancels a request whose sink is closed.
+pub trait EventSink: Send {
+    /// Delivers an event; `false` when nobody listens any more.
+    fn send(&mut self, event: BatchEvent) -> bool;
+    /// Whether nobody listens any more (checked before every step).
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+impl EventSink for Sender<BatchEvent> {
+    fn send(&mut self, event: BatchEvent) -> bool {
+        Sender::send(self, event).is_ok()
+    }
+}
+
 /// A generation request.
 struct Request {
     prompt: Vec<u32>,
     opts: GenerateOptions,
-    events: Sender<BatchEvent>,
+    events: Box<dyn EventSink>,
+}
+
+/// Counts shared with the batching thread.
+#[derive(Debug, Default)]
+struct Counters {
+    waiting: AtomicUsize,
+    active: AtomicUsize,
+    steps: AtomicU64,
+}
+
+/// A snapshot of the batcher's load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatcherStats {
+    /// Requests queued and not yet running.
+    pub waiting: usize,
+    /// Sequences running.
+    pub active: usize,
+    /// Batch steps run so far.
+    pub steps: u64,
 }
 
 /// A handle on the batching thread; dropping it lets the thread finish what it runs and end.
 pub struct Batcher {
     requests: Option<SyncSender<Request>>,
     worker: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    ctx: usize,
+    max_seqs: usize,
 }
 
 impl Batcher {
@@ -63,45 +116,90 @@ impl Batcher {
         queue: usize,
     ) -> Batcher {
         let (tx, rx) = mpsc::sync_channel(queue);
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
+        let max_seqs = max_seqs.max(1);
         let worker = thread::Builder::new()
             .name("gemma-batcher".into())
-            .spawn(move || run(&model, ctx, threads.max(1), max_seqs.max(1), rx))
+            .spawn(move || run(&model, ctx, threads.max(1), max_seqs, &rx, &shared))
             .expect("cannot start the batching thread");
         Batcher {
             requests: Some(tx),
             worker: Some(worker),
+            counters,
+            ctx,
+            max_seqs,
+        }
+    }
+
+    /// The context of each sequence, in tokens.
+    pub fn ctx(&self) -> usize {
+        self.ctx
+    }
+
+    /// The most sequences run at once.
+    pub fn max_seqs(&self) -> usize {
+        self.max_seqs
+    }
+
+    /// How many requests wait and run now.
+    pub fn stats(&self) -> BatcherStats {
+        BatcherStats {
+            waiting: self.counters.waiting.load(Ordering::Relaxed),
+            active: self.counters.active.load(Ordering::Relaxed),
+            steps: self.counters.steps.load(Ordering::Relaxed),
         }
     }
 
     /// Queues a generation of `prompt`; its tokens arrive on the returned stream. Dropping the
-    /// stream cancels the generation at its next step.
+    /// stream cancels the generation at its next token.
     ///
     /// # Errors
     ///
-    /// When the queue is full ([`EngineError::Busy`]) or the prompt is empty.
+    /// When the queue is full ([`EngineError::Busy`]), the prompt is empty, or the sampling
+    /// options are invalid.
     pub fn submit(
         &self,
         prompt: Vec<u32>,
         opts: GenerateOptions,
     ) -> Result<Receiver<BatchEvent>, EngineError> {
+        let (events, rx) = mpsc::channel();
+        self.submit_to(prompt, opts, Box::new(events))?;
+        Ok(rx)
+    }
+
+    /// Queues a generation of `prompt` whose events go to `events`; a closed sink cancels it
+    /// before its next step.
+    ///
+    /// # Errors
+    ///
+    /// As [`Batcher::submit`].
+    pub fn submit_to(
+        &self,
+        prompt: Vec<u32>,
+        opts: GenerateOptions,
+        events: Box<dyn EventSink>,
+    ) -> Result<(), EngineError> {
         if prompt.is_empty() {
             return Err(EngineError::Invalid("the prompt is empty".into()));
         }
         opts.sampler.validate()?;
-        let (events, rx) = mpsc::channel();
         let req = Request {
             prompt,
             opts,
             events,
         };
         let requests = self.requests.as_ref().expect("running");
-        requests.try_send(req).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => EngineError::Busy,
-            mpsc::TrySendError::Disconnected(_) => {
-                EngineError::Invalid("the batching thread has stopped".into())
+        self.counters.waiting.fetch_add(1, Ordering::Relaxed);
+        requests.try_send(req).map_err(|e| {
+            self.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => EngineError::Busy,
+                mpsc::TrySendError::Disconnected(_) => {
+                    EngineError::Invalid("the batching thread has stopped".into())
+                }
             }
-        })?;
-        Ok(rx)
+        })
     }
 }
 
@@ -117,18 +215,27 @@ impl Drop for Batcher {
 /// One active sequence.
 struct Seq {
     cache: KvCache,
+    /// The prompt (kept while its log-probabilities are wanted).
+    prompt: Vec<u32>,
     /// Tokens to evaluate next: the rest of the prompt, or the last sampled token.
     feed: Vec<u32>,
+    /// Log-probabilities of the prompt tokens evaluated so far, when wanted.
+    prompt_lp: Option<Vec<TokenLogprob>>,
     sampler: Sampler,
     text: TextStream,
     stops: StopMatcher,
     generated: Vec<u32>,
     prompt_tokens: usize,
     opts: GenerateOptions,
-    events: Sender<BatchEvent>,
+    events: Box<dyn EventSink>,
 }
 
 impl Seq {
+    /// Whether this sequence evaluates a generated token next.
+    fn decoding(&self) -> bool {
+        !self.generated.is_empty() || self.feed.len() == 1 && self.prompt_lp.is_none()
+    }
+
     /// Sends what the text stream still holds (unless a stop string cut it), then the end.
     fn end(&mut self, stop: StopReason, tok: &ModelTokenizer, step: u64) {
         if stop != StopReason::StopString {
@@ -138,23 +245,48 @@ impl Seq {
             }
             if !rest.is_empty() {
                 let id = self.generated.last().copied().unwrap_or(0);
-                let _ = self.events.send(BatchEvent::Token {
+                self.events.send(BatchEvent::Token {
                     id,
                     text: rest,
                     step,
+                    logprob: None,
                 });
             }
         }
-        let _ = self.events.send(BatchEvent::Done {
+        self.events.send(BatchEvent::Done {
             tokens: std::mem::take(&mut self.generated),
             prompt_tokens: self.prompt_tokens,
             stop,
         });
     }
+
+    /// Takes in the logits of an evaluated prompt chunk of `n` tokens (every row when the
+    /// prompt's log-probabilities are wanted) and returns the row to sample from, if the
+    /// prompt is done.
+    fn prompt_rows<'l>(&mut self, logits: &'l [f32], n: usize, vocab: usize) -> &'l [f32] {
+        let Some(lp) = self.prompt_lp.as_mut() else {
+            return logits;
+        };
+        let top = self.opts.logprobs.unwrap_or(0);
+        let first = self.prompt_tokens - self.feed.len() - n;
+        for (j, row) in logits.chunks_exact(vocab).enumerate() {
+            if let Some(&next) = self.prompt.get(first + j + 1) {
+                lp.push(token_logprob(row, next, top));
+            }
+        }
+        &logits[logits.len().saturating_sub(vocab)..]
+    }
 }
 
 /// The batching loop: admit, run one step, sample, stream; until no request can come.
-fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Receiver<Request>) {
+fn run(
+    model: &LoadedModel,
+    ctx: usize,
+    threads: usize,
+    max_seqs: usize,
+    rx: &Receiver<Request>,
+    counters: &Counters,
+) {
     let tok = &model.tokenizer;
     let vocab = model.config().vocab_size;
     let mut active: Vec<Seq> = Vec::new();
@@ -170,14 +302,17 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
             } else {
                 match rx.try_recv() {
                     Ok(r) => r,
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             };
+            counters.waiting.fetch_sub(1, Ordering::Relaxed);
             if let Some(seq) = admit(model, ctx, vocab, req) {
                 active.push(seq);
             }
         }
+        // Requests nobody listens to any more are dropped before they cost a step.
+        active.retain(|s| !s.events.is_closed());
+        counters.active.store(active.len(), Ordering::Relaxed);
         if active.is_empty() {
             continue;
         }
@@ -186,9 +321,13 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
         let mut takes = vec![0usize; active.len()];
         for pass in 0..2 {
             for (s, take) in active.iter().zip(takes.iter_mut()) {
-                let decoding = !s.generated.is_empty() || s.feed.len() == 1;
-                if (pass == 0) == decoding && *take == 0 && budget > 0 {
-                    *take = s.feed.len().min(budget);
+                if (pass == 0) == s.decoding() && *take == 0 && budget > 0 {
+                    let most = if s.prompt_lp.is_some() {
+                        PROMPT_LOGPROB_CHUNK
+                    } else {
+                        budget
+                    };
+                    *take = s.feed.len().min(budget).min(most);
                     budget -= *take;
                 }
             }
@@ -203,7 +342,11 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
             .zip(&chunks)
             .map(|(s, c)| SeqInput {
                 tokens: c,
-                want: if !c.is_empty() && s.feed.is_empty() {
+                want: if c.is_empty() {
+                    Logits::None
+                } else if s.prompt_lp.is_some() {
+                    Logits::All
+                } else if s.feed.is_empty() {
                     Logits::Last
                 } else {
                     Logits::None
@@ -214,8 +357,8 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
         let logits = match model.model.forward_seqs(&mut inputs, threads) {
             Ok(l) => l,
             Err(e) => {
-                for s in &active {
-                    let _ = s.events.send(BatchEvent::Error(e.to_string()));
+                for s in &mut active {
+                    s.events.send(BatchEvent::Error(e.to_string()));
                 }
                 active.clear();
                 continue;
@@ -223,23 +366,44 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
         };
         drop(inputs);
         step += 1;
+        counters.steps.store(step, Ordering::Relaxed);
         // Sample, stream, and retire finished or abandoned sequences.
         let mut keep = Vec::with_capacity(active.len());
-        for (mut s, l) in active.drain(..).zip(logits) {
-            if l.is_empty() {
+        for ((mut s, l), chunk) in active.drain(..).zip(logits).zip(&chunks) {
+            if !s.feed.is_empty() || chunk.is_empty() {
+                if !chunk.is_empty() {
+                    s.prompt_rows(&l, chunk.len(), vocab);
+                }
                 keep.push(s);
                 continue;
             }
-            let id = s.sampler.sample(&l);
+            let row = s.prompt_rows(&l, chunk.len(), vocab);
+            if let Some(lp) = s.prompt_lp.take() {
+                s.prompt = Vec::new();
+                if !s.events.send(BatchEvent::Prompt { logprobs: lp }) {
+                    continue;
+                }
+                if s.opts.max_tokens == 0 {
+                    s.end(StopReason::MaxTokens, tok, step);
+                    continue;
+                }
+            }
+            let id = s.sampler.sample(row);
             if s.opts.stop_at_eog && tok.is_eog(id) {
                 s.end(StopReason::EndOfGeneration, tok, step);
                 continue;
             }
+            let logprob = s.opts.logprobs.map(|top| token_logprob(row, id, top));
             s.sampler.accept(id);
             s.generated.push(id);
             let (text, hit) = s.stops.push(&s.text.push(tok, id));
-            let sent = s.events.send(BatchEvent::Token { id, text, step });
-            if sent.is_err() {
+            let sent = s.events.send(BatchEvent::Token {
+                id,
+                text,
+                step,
+                logprob,
+            });
+            if !sent {
                 continue; // The client went away: cancel.
             }
             if hit {
@@ -254,13 +418,14 @@ fn run(model: &LoadedModel, ctx: usize, threads: usize, max_seqs: usize, rx: Rec
             }
         }
         active = keep;
+        counters.active.store(active.len(), Ordering::Relaxed);
     }
 }
 
 /// A sequence for `req`, or `None` after telling it why it cannot run.
-fn admit(model: &LoadedModel, ctx: usize, vocab: usize, req: Request) -> Option<Seq> {
-    let fail = |msg: String| {
-        let _ = req.events.send(BatchEvent::Error(msg));
+fn admit(model: &LoadedModel, ctx: usize, vocab: usize, mut req: Request) -> Option<Seq> {
+    let mut fail = |msg: String| {
+        req.events.send(BatchEvent::Error(msg));
         None
     };
     if req.prompt.len() >= ctx {
@@ -292,18 +457,28 @@ fn admit(model: &LoadedModel, ctx: usize, vocab: usize, req: Request) -> Option<
     for &id in &req.prompt {
         sampler.accept(id);
     }
-    if req.opts.max_tokens == 0 {
-        let _ = req.events.send(BatchEvent::Done {
+    if req.opts.max_tokens == 0 && !req.opts.prompt_logprobs {
+        req.events.send(BatchEvent::Done {
             tokens: Vec::new(),
-            prompt_tokens: 0,
+            prompt_tokens: req.prompt.len(),
             stop: StopReason::MaxTokens,
         });
         return None;
     }
+    let prompt_lp = req
+        .opts
+        .prompt_logprobs
+        .then(|| Vec::with_capacity(req.prompt.len()));
     Some(Seq {
         cache: model.model.new_cache(ctx),
         prompt_tokens: req.prompt.len(),
+        prompt: if prompt_lp.is_some() {
+            req.prompt.clone()
+        } else {
+            Vec::new()
+        },
         feed: req.prompt,
+        prompt_lp,
         sampler,
         text: model.tokenizer.stream(false),
         stops: StopMatcher::new(&req.opts.stop),

@@ -55,16 +55,18 @@ use gemma_tokenizer::{
 mod batcher;
 mod chat;
 mod error;
+mod logprob;
 mod session;
 mod stop;
 
-pub use batcher::{BatchEvent, Batcher};
+pub use batcher::{BatchEvent, Batcher, BatcherStats, EventSink};
 pub use chat::Chat;
 pub use error::EngineError;
 pub use gemma_chat::{ChatTemplate, Message};
 pub use gemma_model::{KvCache, Logits, ModelConfig, Precision, SeqInput, Storage, UBATCH};
 pub use gemma_sample::{Penalties, SamplerConfig};
 pub use gemma_tokenizer::TextStream;
+pub use logprob::{token_logprob, TokenLogprob};
 pub use session::{GenerateOptions, GenerateSummary, Session, StopReason, TokenEvent};
 pub use stop::StopMatcher;
 

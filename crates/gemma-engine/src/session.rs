@@ -22,6 +22,13 @@ pub struct GenerateOptions {
     /// Stop strings: generation ends at the first one, and neither it nor anything after it
     /// is given to the callback (even when it is split across tokens).
     pub stop: Vec<String>,
+    /// Report each generated token's log-probability with this many most likely alternatives
+    /// (`Some(0)`: the token's own only). Used by the [`Batcher`](crate::Batcher).
+    pub logprobs: Option<usize>,
+    /// Report the log-probability of every prompt token after the first, with `logprobs`
+    /// alternatives each (the OpenAI API's `echo` with `logprobs`). Used by the
+    /// [`Batcher`](crate::Batcher).
+    pub prompt_logprobs: bool,
 }
 
 impl Default for GenerateOptions {
@@ -31,6 +38,8 @@ impl Default for GenerateOptions {
             sampler: SamplerConfig::default(),
             stop_at_eog: true,
             stop: Vec::new(),
+            logprobs: None,
+            prompt_logprobs: false,
         }
     }
 }

@@ -163,7 +163,7 @@ fn greedy_continuations_match_llama_cpp() {
             max_tokens: c.generated.len(),
             sampler: SamplerConfig::greedy(),
             stop_at_eog: false,
-            stop: Vec::new(),
+            ..GenerateOptions::default()
         };
         let got = s
             .generate(&c.prompt_tokens, &opts, |_| ControlFlow::Continue(()))

@@ -77,7 +77,7 @@ fn generation_stops_cleanly_at_a_full_context() {
         max_tokens: 50,
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
-        stop: Vec::new(),
+        ..GenerateOptions::default()
     };
     let sum = s
         .generate(&ids, &opts, |_| ControlFlow::Continue(()))
@@ -122,7 +122,7 @@ fn same_seed_same_text_and_callback_can_stop() {
             ..SamplerConfig::default()
         },
         stop_at_eog: false,
-        stop: Vec::new(),
+        ..GenerateOptions::default()
     };
     let run = |opts: &GenerateOptions| {
         let mut s = m.new_session(Some(64), Some(2)).unwrap();
@@ -163,6 +163,7 @@ fn greedy_text(
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
         stop: stop.to_vec(),
+        ..GenerateOptions::default()
     };
     let mut s = m.new_session(Some(256), Some(2)).unwrap();
     let mut pieces = Vec::new();
@@ -216,7 +217,7 @@ fn penalties_and_bias_reach_generation() {
             max_tokens: 8,
             sampler,
             stop_at_eog: false,
-            stop: Vec::new(),
+            ..GenerateOptions::default()
         };
         let mut s = m.new_session(Some(128), Some(2)).unwrap();
         s.generate(&ids, &opts, |_| ControlFlow::Continue(()))
@@ -265,7 +266,7 @@ fn a_chat_keeps_earlier_turns_in_the_cache() {
         max_tokens: 8,
         sampler: SamplerConfig::greedy(),
         stop_at_eog: true,
-        stop: Vec::new(),
+        ..GenerateOptions::default()
     };
     let (q1, q2) = ("Name a colour.", "And a fruit?");
     let mut chat = Chat::new(m.new_session(Some(512), Some(2)).unwrap()).unwrap();
@@ -394,7 +395,7 @@ fn solo(m: &Arc<LoadedModel>, prompt: &[u32], n: usize) -> Vec<u32> {
         max_tokens: n,
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
-        stop: Vec::new(),
+        ..GenerateOptions::default()
     };
     let mut s = m.new_session(Some(256), Some(2)).unwrap();
     s.generate(prompt, &opts, |_| ControlFlow::Continue(()))
@@ -415,7 +416,7 @@ fn a_request_joins_a_running_batch_between_steps() {
         max_tokens: n,
         sampler: SamplerConfig::greedy(),
         stop_at_eog: false,
-        stop: Vec::new(),
+        ..GenerateOptions::default()
     };
     let batcher = Batcher::start(m.clone(), 256, 2, 4, 8);
     let a = batcher.submit(pa.clone(), opts(24)).unwrap();
@@ -441,7 +442,7 @@ fn a_request_joins_a_running_batch_between_steps() {
                 b_steps.push(step);
             }
             BatchEvent::Done { tokens, stop, .. } => break (tokens, stop),
-            BatchEvent::Error(e) => panic!("{e}"),
+            other => panic!("{other:?}"),
         }
     };
     let a_done = loop {
@@ -451,7 +452,7 @@ fn a_request_joins_a_running_batch_between_steps() {
                 a_steps.push(step);
             }
             BatchEvent::Done { tokens, stop, .. } => break (tokens, stop),
-            BatchEvent::Error(e) => panic!("{e}"),
+            other => panic!("{other:?}"),
         }
     };
     // A got a token at every step, B's steps included: B joined the running batch and A
@@ -480,4 +481,84 @@ fn a_request_joins_a_running_batch_between_steps() {
         })
         .collect();
     assert_eq!(got, solo(&m, &pb, 3));
+}
+
+#[test]
+fn the_batcher_reports_prompt_and_token_logprobs_of_the_model_distribution() {
+    use gemma_engine::{token_logprob, BatchEvent, Batcher};
+    let m = model();
+    let prompt = m
+        .tokenize(
+            "It was the best of times, it was the worst of times, it was the age of wisdom, \
+             it was the age of foolishness, it was the epoch of belief",
+            true,
+        )
+        .unwrap();
+    assert!(prompt.len() > 20, "the prompt spans several logprob chunks");
+    let vocab = m.config().vocab_size;
+    // The reference: every position's logits from one evaluation of the whole prompt.
+    let mut s = m.new_session(Some(256), Some(2)).unwrap();
+    let rows = s.eval(&prompt, Logits::All).unwrap();
+    let batcher = Batcher::start(m.clone(), 256, 2, 2, 4);
+    let opts = GenerateOptions {
+        max_tokens: 0,
+        sampler: SamplerConfig::greedy(),
+        logprobs: Some(2),
+        prompt_logprobs: true,
+        ..GenerateOptions::default()
+    };
+    let events: Vec<BatchEvent> = batcher
+        .submit(prompt.clone(), opts.clone())
+        .unwrap()
+        .iter()
+        .collect();
+    let BatchEvent::Prompt { logprobs } = &events[0] else {
+        panic!("{:?}", events[0]);
+    };
+    assert_eq!(logprobs.len(), prompt.len() - 1);
+    for (i, lp) in logprobs.iter().enumerate() {
+        let want = token_logprob(&rows[i * vocab..(i + 1) * vocab], prompt[i + 1], 2);
+        assert_eq!(lp.id, prompt[i + 1]);
+        assert!(
+            (lp.logprob - want.logprob).abs() < 1e-4,
+            "{i}: {lp:?} vs {want:?}"
+        );
+        assert_eq!(lp.top.len(), 2);
+        assert_eq!(lp.top[0].0, want.top[0].0, "{i}");
+    }
+    assert!(matches!(
+        events[1],
+        BatchEvent::Done { ref tokens, prompt_tokens, stop: StopReason::MaxTokens }
+            if tokens.is_empty() && prompt_tokens == prompt.len()
+    ));
+    // Generated tokens: greedy picks the most likely one, and its logprob is that entry's.
+    let gen = GenerateOptions {
+        max_tokens: 6,
+        stop_at_eog: false,
+        ..opts
+    };
+    let mut got = Vec::new();
+    for ev in batcher.submit(prompt.clone(), gen).unwrap() {
+        match ev {
+            BatchEvent::Token {
+                id,
+                logprob: Some(lp),
+                ..
+            } => {
+                assert_eq!(lp.id, id);
+                assert_eq!(lp.top[0], (id, lp.logprob));
+                assert!(lp.logprob <= 0.0 && lp.top[1].1 <= lp.logprob);
+                got.push(id);
+            }
+            BatchEvent::Token {
+                logprob: None,
+                text,
+                ..
+            } => assert!(!text.is_empty()),
+            BatchEvent::Prompt { logprobs } => assert_eq!(logprobs.len(), prompt.len() - 1),
+            BatchEvent::Done { tokens, .. } => assert_eq!(tokens, got),
+            BatchEvent::Error(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, solo(&m, &prompt, 6));
 }
