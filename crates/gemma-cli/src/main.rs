@@ -17,6 +17,7 @@ mod logits;
 mod quantize;
 mod run;
 mod sampling;
+mod serve;
 
 /// Run Gemma models on the CPU.
 #[derive(Parser, Debug)]
@@ -44,6 +45,9 @@ enum Command {
     Pull(PullArgs),
     /// Write a GGUF file (F16, BF16, Q8_0, Q4_K_M, ...) from a GGUF file or a model folder.
     Quantize(quantize::QuantizeArgs),
+    /// An OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions (streaming,
+    /// logprobs, usage), /v1/models, /tokenize, /detokenize, /health, /metrics.
+    Serve(serve::ServeArgs),
 }
 
 /// Which model to use.
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::chat(a),
+        Command::Serve(a) => serve::serve(a),
         Command::Tokenize(a) => tokenize(a),
         Command::Logits(a) => logits::logits(a),
         Command::Info(a) => info::info(a),

@@ -78,6 +78,7 @@ impl SamplingArgs {
             },
             stop_at_eog: true,
             stop: self.stop.clone(),
+            ..GenerateOptions::default()
         };
         opts.sampler.validate()?;
         Ok(opts)
