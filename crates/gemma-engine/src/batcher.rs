@@ -3,7 +3,7 @@
 //! new requests join between steps rather than after the others finish.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -80,7 +80,8 @@ struct Request {
 /// Counts shared with the batching thread.
 #[derive(Debug, Default)]
 struct Counters {
-    waiting: AtomicUsize,
+    /// Requests accepted and not finished (waiting or running).
+    load: AtomicUsize,
     active: AtomicUsize,
     steps: AtomicU64,
 }
@@ -98,11 +99,12 @@ pub struct BatcherStats {
 
 /// A handle on the batching thread; dropping it lets the thread finish what it runs and end.
 pub struct Batcher {
-    requests: Option<SyncSender<Request>>,
+    requests: Option<Sender<Request>>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     ctx: usize,
     max_seqs: usize,
+    queue: usize,
 }
 
 impl Batcher {
@@ -115,7 +117,7 @@ impl Batcher {
         max_seqs: usize,
         queue: usize,
     ) -> Batcher {
-        let (tx, rx) = mpsc::sync_channel(queue);
+        let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let shared = counters.clone();
         let max_seqs = max_seqs.max(1);
@@ -129,6 +131,7 @@ impl Batcher {
             counters,
             ctx,
             max_seqs,
+            queue,
         }
     }
 
@@ -144,9 +147,14 @@ impl Batcher {
 
     /// How many requests wait and run now.
     pub fn stats(&self) -> BatcherStats {
+        let active = self.counters.active.load(Ordering::Relaxed);
         BatcherStats {
-            waiting: self.counters.waiting.load(Ordering::Relaxed),
-            active: self.counters.active.load(Ordering::Relaxed),
+            waiting: self
+                .counters
+                .load
+                .load(Ordering::Relaxed)
+                .saturating_sub(active),
+            active,
             steps: self.counters.steps.load(Ordering::Relaxed),
         }
     }
@@ -190,15 +198,15 @@ impl Batcher {
             events,
         };
         let requests = self.requests.as_ref().expect("running");
-        self.counters.waiting.fetch_add(1, Ordering::Relaxed);
-        requests.try_send(req).map_err(|e| {
-            self.counters.waiting.fetch_sub(1, Ordering::Relaxed);
-            match e {
-                mpsc::TrySendError::Full(_) => EngineError::Busy,
-                mpsc::TrySendError::Disconnected(_) => {
-                    EngineError::Invalid("the batching thread has stopped".into())
-                }
-            }
+        // Room for `max_seqs` running and `queue` waiting, counted before the thread sees it.
+        let load = &self.counters.load;
+        if load.fetch_add(1, Ordering::SeqCst) >= self.max_seqs + self.queue {
+            load.fetch_sub(1, Ordering::SeqCst);
+            return Err(EngineError::Busy);
+        }
+        requests.send(req).map_err(|_| {
+            load.fetch_sub(1, Ordering::SeqCst);
+            EngineError::Invalid("the batching thread has stopped".into())
         })
     }
 }
@@ -305,13 +313,15 @@ fn run(
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             };
-            counters.waiting.fetch_sub(1, Ordering::Relaxed);
-            if let Some(seq) = admit(model, ctx, vocab, req) {
-                active.push(seq);
+            match admit(model, ctx, vocab, req) {
+                Some(seq) => active.push(seq),
+                None => retire(counters, 1),
             }
         }
         // Requests nobody listens to any more are dropped before they cost a step.
+        let before = active.len();
         active.retain(|s| !s.events.is_closed());
+        retire(counters, before - active.len());
         counters.active.store(active.len(), Ordering::Relaxed);
         if active.is_empty() {
             continue;
@@ -360,6 +370,7 @@ fn run(
                 for s in &mut active {
                     s.events.send(BatchEvent::Error(e.to_string()));
                 }
+                retire(counters, active.len());
                 active.clear();
                 continue;
             }
@@ -368,6 +379,7 @@ fn run(
         step += 1;
         counters.steps.store(step, Ordering::Relaxed);
         // Sample, stream, and retire finished or abandoned sequences.
+        let before = active.len();
         let mut keep = Vec::with_capacity(active.len());
         for ((mut s, l), chunk) in active.drain(..).zip(logits).zip(&chunks) {
             if !s.feed.is_empty() || chunk.is_empty() {
@@ -419,7 +431,13 @@ fn run(
         }
         active = keep;
         counters.active.store(active.len(), Ordering::Relaxed);
+        retire(counters, before - active.len());
     }
+}
+
+/// Counts `n` requests as finished.
+fn retire(counters: &Counters, n: usize) {
+    counters.load.fetch_sub(n, Ordering::SeqCst);
 }
 
 /// A sequence for `req`, or `None` after telling it why it cannot run.
