@@ -2,6 +2,7 @@
 //! holds every active sequence's next tokens (one decode token, or a chunk of a prompt), and
 //! new requests join between steps rather than after the others finish.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -206,7 +207,7 @@ impl Batcher {
         }
         requests.send(req).map_err(|_| {
             load.fetch_sub(1, Ordering::SeqCst);
-            EngineError::Invalid("the batching thread has stopped".into())
+            EngineError::Stopped
         })
     }
 }
@@ -364,11 +365,20 @@ fn run(
                 cache: &mut s.cache,
             })
             .collect();
-        let logits = match model.model.forward_seqs(&mut inputs, threads) {
-            Ok(l) => l,
-            Err(e) => {
+        // A failure (or a bug that panics) ends this step's requests, not the server.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            model.model.forward_seqs(&mut inputs, threads)
+        }));
+        let logits = match result {
+            Ok(Ok(l)) => l,
+            failed => {
+                let msg = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "internal error: the model evaluation panicked".to_string(),
+                };
+                drop(inputs);
                 for s in &mut active {
-                    s.events.send(BatchEvent::Error(e.to_string()));
+                    s.events.send(BatchEvent::Error(msg.clone()));
                 }
                 retire(counters, active.len());
                 active.clear();

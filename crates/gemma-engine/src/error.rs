@@ -41,6 +41,9 @@ pub enum EngineError {
     /// Too many requests are waiting; try again later.
     #[error("busy: the request queue is full")]
     Busy,
+    /// The batching thread has stopped.
+    #[error("the batching thread has stopped")]
+    Stopped,
     /// The chat template could not be compiled or rendered.
     #[error("chat template: {0}")]
     Chat(#[from] gemma_chat::ChatError),

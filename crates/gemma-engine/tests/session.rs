@@ -387,6 +387,37 @@ fn sequences_batched_together_get_the_bits_they_get_alone() {
     assert_eq!(bits(&mixed[0]), bits(&alone[0].1));
     assert!(mixed[1].is_empty());
     assert_eq!(c1.len(), ids[1].len());
+    // Sequences with no tokens in a step (waiting for room in the batch) get nothing and keep
+    // their cache, even behind a full batch: the continuous batcher makes such steps.
+    let full: Vec<u32> = ids[1]
+        .iter()
+        .copied()
+        .cycle()
+        .take(gemma_engine::UBATCH)
+        .collect();
+    let mut c2 = m.model.new_cache(256);
+    let before = c1.len();
+    let mut seqs = vec![
+        SeqInput {
+            tokens: &[],
+            cache: &mut c1,
+            want: Logits::Last,
+        },
+        SeqInput {
+            tokens: &full,
+            cache: &mut c2,
+            want: Logits::Last,
+        },
+        SeqInput {
+            tokens: &[],
+            cache: &mut c0,
+            want: Logits::All,
+        },
+    ];
+    let out = m.model.forward_seqs(&mut seqs, 2).unwrap();
+    assert!(out[0].is_empty() && out[2].is_empty());
+    assert_eq!(out[1].len(), m.config().vocab_size);
+    assert_eq!(c1.len(), before);
 }
 
 /// Greedy tokens of `prompt` generated alone in a session.

@@ -225,6 +225,9 @@ impl Model {
             });
             // Each sequence keeps its keys and values and attends over its own cache.
             for (sq, r) in seqs.iter_mut().zip(&ranges) {
+                if r.is_empty() {
+                    continue; // A sequence with no tokens in this batch.
+                }
                 let cache = &mut *sq.cache;
                 cache.k[l].extend_from_slice(&k[r.start * kvd..r.end * kvd]);
                 cache.v[l].extend_from_slice(&v[r.start * kvd..r.end * kvd]);
@@ -312,6 +315,7 @@ impl Model {
             .iter()
             .zip(&ranges)
             .flat_map(|(sq, r)| match sq.want {
+                _ if r.is_empty() => 0..0,
                 Logits::None => 0..0,
                 Logits::Last => r.end - 1..r.end,
                 Logits::All => r.clone(),
@@ -342,6 +346,7 @@ impl Model {
         let mut at = 0;
         for sq in seqs.iter() {
             let rows = match sq.want {
+                _ if sq.tokens.is_empty() => 0,
                 Logits::None => 0,
                 Logits::Last => 1,
                 Logits::All => sq.tokens.len(),

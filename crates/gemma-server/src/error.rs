@@ -96,6 +96,10 @@ impl From<EngineError> for ApiError {
                 "the server is busy: the request queue is full; try again later",
             )
             .with_code("rate_limit_exceeded"),
+            EngineError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is not running (the batching thread has stopped)",
+            ),
             EngineError::Sampling(e) => ApiError::bad_request(e.to_string()),
             EngineError::Invalid(m) => ApiError::bad_request(m),
             EngineError::Chat(e) => ApiError::bad_field("messages", e.to_string()),
