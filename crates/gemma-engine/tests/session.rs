@@ -593,3 +593,69 @@ fn the_batcher_reports_prompt_and_token_logprobs_of_the_model_distribution() {
     }
     assert_eq!(got, solo(&m, &prompt, 6));
 }
+
+/// Batch invariance: a prompt's logits are the same bits evaluated whole, in chunks of 7
+/// tokens, in a batch behind another sequence, and on one thread, under both numerics. So a
+/// request's text cannot depend on what else the server runs.
+#[test]
+fn logits_do_not_depend_on_chunking_batch_or_threads() {
+    use gemma_engine::SeqInput;
+    let path = gemma_hub::ensure_default_model(false).unwrap();
+    for precision in [Precision::Mixed, Precision::F32] {
+        let m = LoadedModel::load_with(
+            &path,
+            &LoadOptions {
+                precision: Some(precision),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        let ids = m
+            .tokenize(
+                "It was the best of times, it was the worst of times, it was the age of wisdom",
+                true,
+            )
+            .unwrap();
+        let other = m
+            .tokenize("Water boils at one hundred degrees", true)
+            .unwrap();
+        let mut c = m.model.new_cache(128);
+        let whole = m.model.forward(&ids, &mut c, Logits::All, 2).unwrap();
+        let mut c = m.model.new_cache(128);
+        let mut chunked = Vec::new();
+        for ch in ids.chunks(7) {
+            chunked.extend(m.model.forward(ch, &mut c, Logits::All, 2).unwrap());
+        }
+        let (mut c, mut c2) = (m.model.new_cache(128), m.model.new_cache(128));
+        let mut seqs = vec![
+            SeqInput {
+                tokens: &other,
+                cache: &mut c2,
+                want: Logits::None,
+            },
+            SeqInput {
+                tokens: &ids,
+                cache: &mut c,
+                want: Logits::All,
+            },
+        ];
+        let batched = m.model.forward_seqs(&mut seqs, 2).unwrap().pop().unwrap();
+        let mut one = m.model.new_cache(128);
+        let threads1 = m.model.forward(&ids, &mut one, Logits::All, 1).unwrap();
+        for (name, v) in [
+            ("chunked", &chunked),
+            ("batched", &batched),
+            ("1 thread", &threads1),
+        ] {
+            let same = v.len() == whole.len()
+                && v.iter()
+                    .zip(&whole)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{precision:?} {name}: max |diff| {}",
+                max_abs_diff(v, &whole)
+            );
+        }
+    }
+}
