@@ -99,6 +99,30 @@ pub struct BatcherStats {
 }
 
 /// A handle on the batching thread; dropping it lets the thread finish what it runs and end.
+///
+/// ```
+/// use gemma_engine::{BatchEvent, Batcher, GenerateOptions, LoadedModel, SamplerConfig};
+///
+/// let model = LoadedModel::load(&gemma_hub::ensure_default_model(false).unwrap()).unwrap();
+/// // 256-token sequences on 2 threads, 4 at once, 16 more may wait.
+/// let batcher = Batcher::start(model.clone(), 256, 2, 4, 16);
+/// let opts = GenerateOptions { max_tokens: 8, sampler: SamplerConfig::greedy(), ..GenerateOptions::default() };
+/// // Two requests share every step; each stream gets its own tokens.
+/// let a = batcher.submit(model.tokenize("The sky is", true).unwrap(), opts.clone()).unwrap();
+/// let b = batcher.submit(model.tokenize("Grass is", true).unwrap(), opts).unwrap();
+/// for stream in [a, b] {
+///     let mut text = String::new();
+///     for event in stream {
+///         match event {
+///             BatchEvent::Token { text: t, .. } => text.push_str(&t),
+///             BatchEvent::Done { tokens, .. } => assert!(tokens.len() <= 8),
+///             BatchEvent::Prompt { .. } => {}
+///             BatchEvent::Error(e) => panic!("{e}"),
+///         }
+///     }
+///     println!("{text}");
+/// }
+/// ```
 pub struct Batcher {
     requests: Option<Sender<Request>>,
     worker: Option<JoinHandle<()>>,

@@ -514,6 +514,26 @@ class TestGeneration(ServerTestCase):
         b = chat_text(self.client, messages, **sampling)
         self.assertEqual(a, b, "chat: same seed, different text")
 
+    def test_seeded_text_does_not_depend_on_concurrent_requests(self):
+        # The same seeded request alone, then while three other requests share its batches
+        # (different prompts and lengths, so its prompt is chunked and batched differently).
+        sampling = dict(temperature=1.0, top_p=0.95, seed=99, max_tokens=24)
+        alone = completion_text(self.client, PROMPT_STORY, **sampling)
+        results = {}
+
+        def run(name, prompt, n):
+            results[name] = completion_text(self.client, prompt, n, temperature=0.9, seed=len(name))
+
+        others = [threading.Thread(target=run, args=(f"other{i}", p, n)) for i, (p, n) in
+                  enumerate([(PROMPT_FRANCE, 30), ("Water boils at", 20), ("In the beginning " * 8, 28)])]
+        for t in others:
+            t.start()
+        together = completion_text(self.client, PROMPT_STORY, **sampling)
+        for t in others:
+            t.join()
+        self.assertEqual(len(results), 3)
+        self.assertEqual(together, alone, "a seeded request's text changed when others ran beside it")
+
     def test_seeds_differ(self):
         texts = {completion_text(self.client, PROMPT_STORY, 24, temperature=1.0, top_p=0.95, seed=seed)
                  for seed in (1, 2, 3, 4)}
