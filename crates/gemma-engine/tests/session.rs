@@ -659,3 +659,34 @@ fn logits_do_not_depend_on_chunking_batch_or_threads() {
         }
     }
 }
+
+#[test]
+fn tail_logits_are_the_last_rows_of_all_logits() {
+    let m = model();
+    let vocab = m.config().vocab_size;
+    let one = m
+        .tokenize("It was the best of times, it was the worst of times", true)
+        .unwrap();
+    // Longer than one micro-batch, so the tail spans two.
+    let ids: Vec<u32> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(gemma_engine::UBATCH + 9)
+        .collect();
+    let mut c = m.model.new_cache(512);
+    let all = m.model.forward(&ids, &mut c, Logits::All, 2).unwrap();
+    for n in [0, 1, 5, 20, ids.len(), ids.len() + 3] {
+        let mut c = m.model.new_cache(512);
+        let tail = m.model.forward(&ids, &mut c, Logits::Tail(n), 2).unwrap();
+        let k = n.min(ids.len());
+        assert_eq!(tail.len(), k * vocab, "Tail({n})");
+        assert!(
+            tail.iter()
+                .zip(&all[all.len() - k * vocab..])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "Tail({n})"
+        );
+        assert_eq!(c.len(), ids.len());
+    }
+}

@@ -32,6 +32,8 @@ pub enum Logits {
     Last,
     /// Every position of the batch.
     All,
+    /// The last `n` positions (all of them when the batch is shorter).
+    Tail(usize),
 }
 
 impl Model {
@@ -56,9 +58,15 @@ impl Model {
         let chunks: Vec<&[u32]> = tokens.chunks(UBATCH).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
+            // Positions of this chunk among the last `n` of the whole input.
+            let end = (i * UBATCH + chunk.len()) as isize;
             let w = match want {
                 Logits::All => Logits::All,
                 Logits::Last if last => Logits::Last,
+                Logits::Tail(n) => {
+                    let first = tokens.len() as isize - n as isize;
+                    Logits::Tail((end - first).clamp(0, chunk.len() as isize) as usize)
+                }
                 _ => Logits::None,
             };
             out.extend(self.forward_batch(chunk, cache, w, threads)?);
@@ -319,6 +327,7 @@ impl Model {
                 Logits::None => 0..0,
                 Logits::Last => r.end - 1..r.end,
                 Logits::All => r.clone(),
+                Logits::Tail(k) => r.end - k.min(r.len())..r.end,
             })
             .collect();
         let mut rows = Vec::with_capacity(wanted.len() * d);
@@ -350,6 +359,7 @@ impl Model {
                 Logits::None => 0,
                 Logits::Last => 1,
                 Logits::All => sq.tokens.len(),
+                Logits::Tail(k) => k.min(sq.tokens.len()),
             };
             out.push(logits[at * vocab..(at + rows) * vocab].to_vec());
             at += rows;
