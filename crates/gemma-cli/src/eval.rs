@@ -43,6 +43,10 @@ pub struct EvalArgs {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write each question's scored texts (context, continuation), choices and answer as JSON
+    /// lines to FILE instead of scoring (for checking the prompts with another engine).
+    #[arg(long, value_name = "FILE")]
+    pub dump_requests: Option<PathBuf>,
     /// Start over instead of resuming an interrupted run (results are kept per task under
     /// $GEMMA_HOME/eval-runs).
     #[arg(long)]
@@ -77,11 +81,17 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let model = a.model.load()?;
     let threads = a.threads.unwrap_or_else(gemma_engine::default_threads);
     let mut results: Vec<TaskResult> = Vec::new();
+    let mut dumped = false;
     for task in chosen {
         let shots = a.shots.unwrap_or(task.default_shots);
         let (docs, pool) = gemma_eval::load_docs(task, shots)
             .with_context(|| format!("cannot read the data of task {}", task.name))?;
         let docs = &docs[..a.limit.map_or(docs.len(), |l| l.min(docs.len()))];
+        if let Some(path) = &a.dump_requests {
+            dump(path, task, docs, &pool, shots, a.seed, dumped)?;
+            dumped = true;
+            continue;
+        }
         let cfg = RunConfig {
             shots,
             limit: a.limit,
@@ -127,6 +137,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         );
         results.push(r);
     }
+    if let Some(path) = &a.dump_requests {
+        eprintln!("requests written to {}", path.display());
+        return Ok(());
+    }
     let report = json!({
         "model": model.path.display().to_string(),
         "seed": a.seed,
@@ -143,6 +157,41 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         table(&results)
     };
     crate::print_out(&out)
+}
+
+/// Writes (or, after the first task, appends) the questions' scored texts as JSON lines.
+fn dump(
+    path: &std::path::Path,
+    task: &Task,
+    docs: &[gemma_eval::tasks::Doc],
+    pool: &[gemma_eval::tasks::Doc],
+    shots: usize,
+    seed: u64,
+    append: bool,
+) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for (index, doc) in docs.iter().enumerate() {
+        let own = pool.contains(doc).then_some(doc);
+        let prefix = gemma_eval::fewshot_prefix(pool, task.scoring, shots, seed, index, own);
+        let line = json!({
+            "task": task.name,
+            "index": index,
+            "shots": shots,
+            "scoring": format!("{:?}", task.scoring),
+            "choices": doc.choices,
+            "gold": doc.gold,
+            "answers": doc.answers,
+            "requests": gemma_eval::doc_requests(task.scoring, doc, &prefix),
+        });
+        writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn task_json(r: &TaskResult) -> serde_json::Value {

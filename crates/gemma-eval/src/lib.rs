@@ -25,6 +25,6 @@ pub use perplexity::{
     MIN_PERPLEXITY_CTX,
 };
 pub use run::{
-    default_resume_path, encode_pair, fewshot_prefix, mean_stderr, normalize_answer, run_task,
-    DocResult, Metric, Progress, RunConfig, TaskResult,
+    default_resume_path, doc_requests, encode_pair, fewshot_prefix, mean_stderr, normalize_answer,
+    run_task, DocResult, Metric, Progress, RunConfig, TaskResult,
 };

@@ -190,6 +190,27 @@ fn remove_word_prefixed(text: &str, article: &str) -> String {
     out
 }
 
+/// The (context, continuation) texts a question is scored on: for choice tasks the prompt and
+/// each `" " + choice`, for partial scoring each completed prompt and `" " + target`, for
+/// greedy tasks the prompt and the target; generation tasks have none (their prompt is the
+/// context, generated from).
+pub fn doc_requests(scoring: Scoring, doc: &Doc, prefix: &str) -> Vec<(String, String)> {
+    match scoring {
+        Scoring::Choice => doc
+            .choices
+            .iter()
+            .map(|c| (format!("{prefix}{}", doc.text), format!(" {c}")))
+            .collect(),
+        Scoring::Partial => doc
+            .choices
+            .iter()
+            .map(|c| (format!("{prefix}{c}"), format!(" {}", doc.target)))
+            .collect(),
+        Scoring::Greedy => vec![(format!("{prefix}{}", doc.text), doc.target.clone())],
+        Scoring::Generate => vec![(format!("{prefix}{}", doc.text), String::new())],
+    }
+}
+
 /// Scores one question.
 fn run_doc(
     scorer: &Scorer,
@@ -204,20 +225,10 @@ fn run_doc(
     let mut generated = None;
     match task.scoring {
         Scoring::Choice | Scoring::Partial => {
-            let reqs: Vec<LoglikRequest> = match task.scoring {
-                Scoring::Choice => doc
-                    .choices
-                    .iter()
-                    .map(|c| encode_pair(model, &format!("{prefix}{}", doc.text), &format!(" {c}")))
-                    .collect::<Result<_, _>>()?,
-                _ => doc
-                    .choices
-                    .iter()
-                    .map(|c| {
-                        encode_pair(model, &format!("{prefix}{c}"), &format!(" {}", doc.target))
-                    })
-                    .collect::<Result<_, _>>()?,
-            };
+            let reqs: Vec<LoglikRequest> = doc_requests(task.scoring, doc, prefix)
+                .iter()
+                .map(|(c, k)| encode_pair(model, c, k))
+                .collect::<Result<_, _>>()?;
             let scores = scorer.score(&reqs)?;
             logliks = scores.iter().map(|s| s.logprob).collect();
             let argmax = |v: &[f64]| {
@@ -240,7 +251,8 @@ fn run_doc(
             }
         }
         Scoring::Greedy => {
-            let req = encode_pair(model, &format!("{prefix}{}", doc.text), &doc.target)?;
+            let (c, k) = &doc_requests(task.scoring, doc, prefix)[0];
+            let req = encode_pair(model, c, k)?;
             let s = scorer.score(std::slice::from_ref(&req))?[0];
             logliks.push(s.logprob);
             metrics.insert("acc".to_string(), f64::from(u8::from(s.greedy)));
