@@ -322,10 +322,13 @@ fn hellaswag_clean(text: &str) -> String {
 /// HellaSwag: `{activity_label}: {ctx_a} {Ctx_b}` cleaned, the endings cleaned.
 fn hellaswag(row: &Row) -> Result<Doc, String> {
     let ctx_b = s(row, "ctx_b")?;
+    // Python's `str.capitalize`: the first character upper case, the rest lower case.
     let mut cap = ctx_b.chars();
-    let ctx_b: String = cap
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(cap).collect());
+    let ctx_b: String = cap.next().map_or_else(String::new, |c| {
+        c.to_uppercase()
+            .chain(cap.as_str().to_lowercase().chars())
+            .collect()
+    });
     let ctx = format!("{} {}", s(row, "ctx_a")?, ctx_b);
     let text = hellaswag_clean(&format!("{}: {}", s(row, "activity_label")?, ctx));
     let choices = strings(row.get("endings"), "endings")?
@@ -434,6 +437,12 @@ mod tests {
             "Removing ice. Use salt. Pour it."
         );
         assert_eq!(hellaswag_clean("a  b [header] c"), "a b c");
+    }
+
+    #[test]
+    fn hellaswag_capitalises_ctx_b_as_python_does() {
+        let d = hellaswag(&row(json!({"activity_label": "Cooking", "ctx_a": "A man cuts.", "ctx_b": "then He STIRS", "endings": ["x"], "label": "0"}))).unwrap();
+        assert_eq!(d.text, "Cooking: A man cuts. Then he stirs");
     }
 
     #[test]
