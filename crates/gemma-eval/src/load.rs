@@ -83,13 +83,7 @@ fn processed_doc(task: &Task, row: &Row) -> Result<Doc, String> {
         }
         _ => (query.to_string(), choices, gold),
     };
-    Ok(Doc {
-        text,
-        choices,
-        gold,
-        target: String::new(),
-        answers: Vec::new(),
-    })
+    Doc::choice(text, choices, gold)
 }
 
 /// The questions of `task` and, when `shots > 0`, the pool few-shot examples are drawn from
@@ -209,16 +203,7 @@ pub fn mmlu_doc(row: &Row) -> Result<Doc, String> {
         text.push_str(&format!("{l}. {c}\n"));
     }
     text.push_str("Answer:");
-    if gold >= 4 {
-        return Err(format!("answer {gold} is past the 4 choices"));
-    }
-    Ok(Doc {
-        text,
-        choices: letters.iter().map(|l| l.to_string()).collect(),
-        gold,
-        target: String::new(),
-        answers: Vec::new(),
-    })
+    Doc::choice(text, letters.iter().map(|l| l.to_string()).collect(), gold)
 }
 
 /// LAMBADA (OpenAI's test set, as oe-eval prepared it): the passage without its last word,
@@ -234,13 +219,7 @@ fn lambada_docs(task: &Task) -> Result<Vec<Doc>, EvalError> {
             let ctx = req.get("context").and_then(Value::as_str);
             let cont = req.get("continuation").and_then(Value::as_str);
             match (ctx, cont) {
-                (Some(c), Some(w)) => Ok(Doc {
-                    text: c.to_string(),
-                    choices: Vec::new(),
-                    gold: 0,
-                    target: w.to_string(),
-                    answers: Vec::new(),
-                }),
+                (Some(c), Some(w)) => Ok(Doc::continuation(c.to_string(), w.to_string())),
                 _ => Err(bad(
                     task,
                     "test",

@@ -40,6 +40,42 @@ pub struct Doc {
 }
 
 impl Doc {
+    /// A multiple-choice question; an error when `gold` is not one of the choices.
+    pub fn choice(text: String, choices: Vec<String>, gold: usize) -> Result<Doc, String> {
+        if gold >= choices.len() {
+            return Err(format!(
+                "the answer index {gold} is past the {} choices",
+                choices.len()
+            ));
+        }
+        Ok(Doc {
+            text,
+            choices,
+            gold,
+            target: String::new(),
+            answers: Vec::new(),
+        })
+    }
+
+    /// A question answered by generation, right when the answer is one of `answers`.
+    pub fn open(text: String, answers: Vec<String>) -> Doc {
+        Doc {
+            text,
+            choices: Vec::new(),
+            gold: 0,
+            target: String::new(),
+            answers,
+        }
+    }
+
+    /// A prompt whose continuation `target` is scored.
+    pub fn continuation(text: String, target: String) -> Doc {
+        Doc {
+            target,
+            ..Doc::open(text, Vec::new())
+        }
+    }
+
     /// The text a few-shot example shows: the prompt with its answer.
     pub fn example(&self, scoring: Scoring) -> String {
         match scoring {
@@ -250,19 +286,7 @@ fn labelled_choices(row: &Row) -> Result<(Vec<String>, usize), String> {
 }
 
 fn doc(text: String, choices: Vec<String>, gold: usize) -> Result<Doc, String> {
-    if gold >= choices.len() {
-        return Err(format!(
-            "the answer index {gold} is past the {} choices",
-            choices.len()
-        ));
-    }
-    Ok(Doc {
-        text,
-        choices,
-        gold,
-        target: String::new(),
-        answers: Vec::new(),
-    })
+    Doc::choice(text, choices, gold)
 }
 
 /// ARC: `Question: {question}\nAnswer:`.
@@ -399,26 +423,14 @@ fn triviaqa(row: &Row) -> Result<Doc, String> {
         .ok_or("field \"answer\" is not an object")?;
     let answers = strings(answer.get("aliases"), "answer.aliases")?;
     let text = format!("Question: {}?\nAnswer:", s(row, "question")?);
-    Ok(Doc {
-        text,
-        choices: Vec::new(),
-        gold: 0,
-        target: String::new(),
-        answers,
-    })
+    Ok(Doc::open(text, answers))
 }
 
 /// Natural Questions (open): `Q: {question}?\nA:`.
 fn nq_open(row: &Row) -> Result<Doc, String> {
     let answers = strings(row.get("answer"), "answer")?;
     let text = format!("Q: {}?\nA:", s(row, "question")?);
-    Ok(Doc {
-        text,
-        choices: Vec::new(),
-        gold: 0,
-        target: String::new(),
-        answers,
-    })
+    Ok(Doc::open(text, answers))
 }
 
 #[cfg(test)]
