@@ -9,17 +9,8 @@ use gemma_engine::{
     GenerateOptions, LoadOptions, LoadedModel, Logits, Precision, SamplerConfig, StopReason,
 };
 
-fn model() -> Arc<LoadedModel> {
-    let path = gemma_hub::ensure_default_model(false).expect("default model (run `gemma pull`)");
-    LoadedModel::load(&path).expect("load default model")
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+mod common;
+use common::{max_abs_diff, model};
 
 #[test]
 fn sequences_batched_together_get_the_bits_they_get_alone() {
